@@ -22,11 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import matmul_peak_gflops, percentile, print_table, time_calls, write_result  # noqa: E402
-
-from translate.checkpoint import build_checkpoint, save_checkpoint  # noqa: E402
 from translate.export import export_onnx  # noqa: E402
 from translate.flops import count_macs  # noqa: E402
 from translate.inference import OnnxBackend  # noqa: E402
+
+from translate.checkpoint import build_checkpoint, save_checkpoint  # noqa: E402
 from translate.modelinfo import ModelInfo  # noqa: E402
 from translate.nets import build_network  # noqa: E402
 
@@ -58,14 +58,14 @@ def bench_model(name: str, batches: list[int], repeats: int, budget_s: float, de
         x = np.random.default_rng(0).standard_normal((b, *shape)).astype(np.float32)
         xt = torch.from_numpy(x).to(device)
 
-        def run_torch():
+        def run_torch(xt=xt):
             with torch.inference_mode():
                 out = tnet(xt)
             if device == "cuda":
                 torch.cuda.synchronize()
             return out
 
-        def run_ort():
+        def run_ort(x=x):
             return ort.generate(x) if family == "dcgan" else ort(x)
 
         for backend, fn in (("torch-eager", run_torch), ("onnxruntime", run_ort)):
@@ -82,7 +82,8 @@ def bench_model(name: str, batches: list[int], repeats: int, budget_s: float, de
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batches 1 and 4, fewer repeats (a few minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="batches 1 and 4, fewer repeats (a few minutes on 2 cores)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads for torch and ONNX Runtime")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
