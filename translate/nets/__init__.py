@@ -1,0 +1,109 @@
+"""Networks: one plain-dict registry, one factory, one weight initialiser.
+
+``build_network(arch, **kwargs)`` builds ``NETWORKS[arch](**kwargs)``, initialises its weights
+and records ``net.arch`` / ``net.arch_kwargs`` (every constructor argument, defaults included)
+so a checkpoint can rebuild the exact network with ``build_network(net.arch, **net.arch_kwargs)``.
+
+    >>> from translate.nets import build_network
+    >>> G = build_network("unet_256", in_channels=1, out_channels=3, ngf=64)
+    >>> G.pad_multiple
+    256
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+from torch import nn
+
+from translate.errors import ConfigError, UnknownArchitectureError
+from translate.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from translate.nets.patchgan import PatchDiscriminator, PixelDiscriminator
+from translate.nets.resnet import ResnetGenerator
+from translate.nets.srresnet import SRDiscriminator, SRResNet
+from translate.nets.unet import UnetGenerator
+
+__all__ = [
+    "NETWORKS", "INIT_TYPES", "build_network", "init_weights", "ResnetGenerator", "UnetGenerator",
+    "PatchDiscriminator", "PixelDiscriminator", "SRResNet", "SRDiscriminator", "DCGANGenerator",
+    "DCGANDiscriminator",
+]
+
+# name -> constructor. The fixed keywords of a partial are part of the name (resnet_6blocks
+# always has 6 blocks); build_network refuses to override them.
+NETWORKS: dict[str, Callable[..., nn.Module]] = {
+    "resnet_9blocks": functools.partial(ResnetGenerator, n_blocks=9),
+    "resnet_6blocks": functools.partial(ResnetGenerator, n_blocks=6),
+    "unet_128": functools.partial(UnetGenerator, num_downs=7),
+    "unet_256": functools.partial(UnetGenerator, num_downs=8),
+    "patch": PatchDiscriminator,
+    "pixel": PixelDiscriminator,
+    "srresnet": SRResNet,
+    "srgan_d": SRDiscriminator,
+    "dcgan_g": DCGANGenerator,
+    "dcgan_d": DCGANDiscriminator,
+}
+
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    """Initialise conv / transposed-conv / linear weights in place; biases to 0.
+
+    ``normal``: N(0, init_gain) as in the DCGAN, pix2pix and CycleGAN papers; ``xavier`` and
+    ``orthogonal`` use ``init_gain`` as gain; ``kaiming`` is He-normal (fan_in, gain ignored).
+    Affine norm layers get weight N(1, init_gain) and bias 0. Embeddings and PReLU keep their
+    PyTorch defaults. Returns ``net``.
+    """
+    if init_type not in INIT_TYPES:
+        raise ConfigError(f"unknown init_type {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if init_type == "normal":
+                nn.init.normal_(m.weight, 0.0, init_gain)
+            elif init_type == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=init_gain)
+            elif init_type == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(m.weight, gain=init_gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)):
+            if getattr(m, "weight", None) is not None:
+                nn.init.normal_(m.weight, 1.0, init_gain)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
+def _fixed_kwargs(ctor: Callable) -> dict:
+    return dict(ctor.keywords) if isinstance(ctor, functools.partial) else {}
+
+
+def build_network(arch: str, *, init_type: str = "normal", init_gain: float = 0.02, **kwargs) -> nn.Module:
+    """Build, initialise and label the network ``arch`` from explicit keyword arguments.
+
+    Raises UnknownArchitectureError for an unknown name (listing the valid ones) and
+    ConfigError for unknown or invalid keyword arguments.
+    """
+    if arch not in NETWORKS:
+        raise UnknownArchitectureError(f"unknown network {arch!r}; choose one of {', '.join(NETWORKS)}")
+    ctor = NETWORKS[arch]
+    sig = inspect.signature(ctor)
+    for key, value in _fixed_kwargs(ctor).items():
+        if key in kwargs and kwargs[key] != value:
+            raise ConfigError(f"{arch} always has {key}={value}; pick another architecture name instead of {value!r}")
+    try:
+        bound = sig.bind(**kwargs)
+    except TypeError as exc:
+        accepted = ", ".join(sig.parameters)
+        raise ConfigError(f"bad arguments for {arch}: {exc}; it accepts {accepted}") from exc
+    bound.apply_defaults()
+    net = ctor(*bound.args, **bound.kwargs)
+    init_weights(net, init_type, init_gain)
+    net.arch = arch
+    net.arch_kwargs = dict(bound.arguments)
+    return net
