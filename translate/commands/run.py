@@ -1,0 +1,163 @@
+"""``translate run``: translate a file, a folder or a glob of images, locally or through the server.
+
+Thin shell over :mod:`translate.batch` (pipeline, skipping, failures) and
+:mod:`translate.inference` (local models). With ``--server`` the images go to the gRPC server
+(proto/translate/v1), which decodes, pads and tiles them with the same ``translate.images``
+code, so both modes give the same pixels. ``serving`` is imported only in that case.
+Exit codes: 0 every file done (or skipped), 1 some failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_TILE = 512  # output-side pixels per tile: bounds memory whatever the input size
+DEFAULT_OVERLAP = 32
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``translate run`` (argparse only: heavy imports wait for :func:`main`)."""
+    p.add_argument("--model", "-m", required=True,
+                   help="an exported .onnx file, a training checkpoint, or with --server a model name")
+    p.add_argument("-i", "--input", required=True, help="an image file, a folder, or a quoted glob ('in/*.jpg')")
+    p.add_argument("-o", "--output", required=True, help="output folder (sub-folders of INPUT are kept)")
+    p.add_argument("--server", metavar="ADDR", help="translate through a running server (host:port)")
+    p.add_argument("--tls-ca", metavar="FILE", help="with --server: CA certificate (PEM) to trust; enables TLS")
+    p.add_argument("--token-file", metavar="FILE", help="with --server: file holding the bearer token")
+    p.add_argument("--recursive", "-r", action="store_true", help="also take images in sub-folders (and ** globs)")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"),
+                   help="CycleGAN checkpoints: which generator (default AtoB); ignored for single-direction models")
+    p.add_argument("--format", default="png", choices=("png", "jpg", "webp", "same"),
+                   help="output format (default png). 'same' keeps PNG/JPEG/WebP inputs' format, PNG for others; "
+                        "a result with alpha is always written as PNG when the format cannot hold alpha")
+    p.add_argument("--tile", type=int, default=None,
+                   help=f"process images larger than N pixels (a side) in N x N tiles with blended overlaps; "
+                        f"default {DEFAULT_TILE} for translators and {DEFAULT_TILE}/scale for super-resolvers; "
+                        "0 = never tile")
+    p.add_argument("--tile-overlap", type=int, default=None, metavar="M",
+                   help=f"overlap between tiles in input pixels (default {DEFAULT_OVERLAP}, /scale for SR)")
+    p.add_argument("--batch-size", type=int, default=4, metavar="B", help="tiles per model call (default 4)")
+    p.add_argument("--jobs", "-j", type=int, default=2, metavar="J",
+                   help="threads that decode and encode while the model runs; with --server also the "
+                        "number of requests in flight (default 2)")
+    p.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="local inference device (default auto: CUDA when a GPU is present)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown on terminals)")
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    from translate.errors import ConfigError
+
+    if args.server is None and (args.tls_ca or args.token_file):
+        raise ConfigError("--tls-ca and --token-file only apply with --server ADDR")
+    for flag, value in (("--tls-ca", args.tls_ca), ("--token-file", args.token_file)):
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"{flag} {value}: no such file")
+    if args.tile is not None and args.tile < 0:
+        raise ConfigError(f"--tile must be >= 0 (0 = never tile), got {args.tile}")
+    if args.tile_overlap is not None and args.tile_overlap < 0:
+        raise ConfigError(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
+    if args.tile and args.tile_overlap is not None and 2 * args.tile_overlap >= args.tile:
+        raise ConfigError(f"--tile-overlap {args.tile_overlap} must be less than half of --tile {args.tile}")
+    if args.batch_size < 1 or args.jobs < 1:
+        raise ConfigError("--batch-size and --jobs must be >= 1")
+    if args.server is None and not Path(args.model).exists():
+        raise ConfigError(f"model {args.model!r} not found; give an .onnx file or a checkpoint "
+                          "(or a model name together with --server ADDR)")
+
+
+def tiling_for(scale: int, tile: int | None, overlap: int | None) -> tuple[int | None, int]:
+    """Tile size and overlap in input pixels: defaults keep tiles near 512 output pixels, 0 turns tiling off."""
+    if tile is None:
+        tile = max(64, DEFAULT_TILE // max(1, scale))
+    if overlap is None:
+        overlap = max(8, DEFAULT_OVERLAP // max(1, scale))
+    if tile and 2 * overlap >= tile:
+        overlap = tile // 4
+    return (tile or None), overlap
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the batch and print failures and the summary line; returns the exit code."""
+    from translate.batch import run_batch
+
+    _check_usage(args)
+    if args.server is not None:
+        processor = RemoteTranslate.connect(args.server, args.model, tls_ca=args.tls_ca, token_file=args.token_file,
+                                            tile=args.tile, overlap=args.tile_overlap, jobs=args.jobs)
+    else:
+        from translate.images import read_image
+        from translate.inference import Translator, load_backend
+
+        backend = load_backend(args.model, direction=args.direction, device=args.device)
+        tile, overlap = tiling_for(backend.info.scale, args.tile, args.tile_overlap)
+        processor = LocalTranslate(Translator(backend, tile=tile, overlap=overlap), read_image)
+    try:
+        result = run_batch(args.input, args.output, processor, fmt=args.format, recursive=args.recursive,
+                           overwrite=args.overwrite, fail_fast=args.fail_fast, jobs=args.jobs,
+                           progress=False if args.no_progress else None)
+    finally:
+        close = getattr(processor, "close", None)
+        if close is not None:
+            close()
+    for failure in result.failed:
+        print(f"FAILED {failure.path}: {failure.reason}")
+    print(result.summary())
+    return result.exit_code
+
+
+class LocalTranslate:
+    """Processor for :func:`translate.batch.run_batch` on a local model: decode in loaders, translate in one thread."""
+
+    concurrency = 1  # ONNX Runtime / torch already use every core for one call
+
+    def __init__(self, translator, read_image) -> None:
+        self.translator = translator
+        self._read = read_image
+
+    def load(self, path: Path):
+        """Read and decode (EXIF orientation, grey/RGBA, size limits: all in translate.images)."""
+        return self._read(path)
+
+    def __call__(self, img):
+        """Translate one decoded image (padding and tiling inside)."""
+        return self.translator.translate(img)
+
+
+class RemoteTranslate:
+    """Processor that sends each file's original bytes to the server and decodes the PNG it returns.
+
+    The server decodes with the same ``translate.images`` code as :class:`LocalTranslate` and
+    this client asks for lossless PNG, so the pixels equal a local run's; the output format is
+    applied here, by the same ``write_image`` as locally.
+    """
+
+    def __init__(self, client, model: str, *, tile: int | None, overlap: int | None, jobs: int) -> None:
+        self.client, self.model, self.tile, self.overlap = client, model, tile, overlap
+        self.concurrency = jobs  # requests in flight: the server's batcher groups them
+
+    @classmethod
+    def connect(cls, address: str, model: str, *, tls_ca: str | None, token_file: str | None,
+                tile: int | None, overlap: int | None, jobs: int) -> RemoteTranslate:
+        """Connect (``serving.client`` is imported here only) and check that ``model`` is a translator."""
+        from serving.client import TranslateClient
+
+        client = TranslateClient(address, tls_ca=tls_ca, token_file=token_file)
+        return cls(client, model, tile=tile, overlap=overlap, jobs=jobs)
+
+    def load(self, path: Path) -> bytes:
+        """The file's bytes, unchanged (EXIF orientation is applied by the server's decoder)."""
+        return path.read_bytes()
+
+    def __call__(self, data: bytes):
+        """Translate remotely; returns a decoded ``translate.images.Image``."""
+        from translate.images import decode_image
+
+        return decode_image(self.client.translate(data, self.model, output_format="png"))
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.client.close()
