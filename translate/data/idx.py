@@ -1,0 +1,129 @@
+"""MNIST / Fashion-MNIST IDX files -> image folders (per class, or CycleGAN trainA/trainB).
+
+IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/): a 4-byte magic number (two zero
+bytes, a type code, the number of dimensions), then each dimension as a big-endian uint32, then
+the data row-major. Type 0x08 (unsigned byte) is what MNIST and Fashion-MNIST use; the others are
+read too. Files may be gzip-compressed (``*-ubyte.gz``), as Debian's ``dataset-fashion-mnist``
+ships them.
+
+CycleGAN class pairs (DATA.md: sneaker 7 <-> ankle boot 9): the first class goes to ``trainA``/
+``testA``, the second to ``trainB``/``testB``; each class's images are shuffled with the seed
+and the last ``test`` fraction goes to the test folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from translate.data.folders import prepare_destination, write_png
+from translate.errors import ConfigError, DataError
+
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally .gz) into a numpy array of its declared shape and type."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic: decompress whatever the file is called
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}); "
+                        "give MNIST/Fashion-MNIST files like train-images-idx3-ubyte.gz")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated inside its IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(f"{path} holds {len(raw) - header} data bytes but its header {shape} needs {expected}; "
+                        "the file is truncated or not an IDX file")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def parse_classes(text: str | None) -> list[int] | None:
+    """``"7,9"`` -> ``[7, 9]``; None/empty -> None (all classes)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        classes = [int(t) for t in str(text).split(",") if t.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--classes takes comma-separated class numbers like 7,9; got {text!r}") from exc
+    if len(set(classes)) != len(classes):
+        raise ConfigError(f"--classes lists a class twice: {text!r}")
+    return classes
+
+
+def idx_to_folders(
+    images_path: str | Path,
+    labels_path: str | Path,
+    dst: str | Path,
+    *,
+    classes: list[int] | None = None,
+    cyclegan: bool = False,
+    test: float = 0.1,
+    max_per_class: int | None = None,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Write IDX images as PNGs: ``dst/<class>/<index>.png``, or with ``cyclegan`` ``dst/{train,test}{A,B}/``.
+
+    ``index`` is the image's position in the IDX file (5+ digits), so every PNG can be traced back.
+    ``max_per_class`` keeps the first N of each class after the seeded shuffle. Returns counts.
+    """
+    from tqdm import tqdm
+
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3:
+        raise DataError(f"{images_path} has shape {images.shape}; an IDX image file is [N, H, W]")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{labels_path} has shape {labels.shape} but {images_path} holds {len(images)} images; "
+                        "give the labels file that belongs to the images file")
+    if images.dtype != np.uint8:
+        raise DataError(f"{images_path} stores {images.dtype} pixels; only unsigned-byte images are supported")
+    present = sorted(int(c) for c in np.unique(labels))
+    classes = classes if classes is not None else present
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise ConfigError(f"classes {missing} do not occur in {labels_path} (it has {present})")
+    if cyclegan and len(classes) != 2:
+        raise ConfigError(f"--cyclegan needs exactly two classes (A and B), e.g. --classes 7,9; got {classes}")
+    if not 0.0 <= test < 1.0:
+        raise ConfigError(f"--test must be in [0, 1), got {test}")
+    if max_per_class is not None and max_per_class < 1:
+        raise ConfigError(f"--max-per-class must be >= 1, got {max_per_class}")
+    dst = prepare_destination(dst, force=force)
+
+    width = max(5, len(str(len(images) - 1)))
+    plan: list[tuple[int, Path]] = []  # (image index, output path)
+    counts: dict[str, int] = {}
+    for pos, cls in enumerate(classes):
+        idx = np.flatnonzero(labels == cls)
+        if cyclegan or max_per_class is not None:
+            # The seeded shuffle makes the train/test split and the kept subset deterministic.
+            idx = np.random.default_rng([seed, cls]).permutation(idx)
+        if max_per_class is not None:
+            idx = idx[:max_per_class]
+        if cyclegan:
+            side = "AB"[pos]
+            n_test = int(round(len(idx) * test))
+            groups = {f"train{side}": np.sort(idx[:len(idx) - n_test]), f"test{side}": np.sort(idx[len(idx) - n_test:])}
+        else:
+            groups = {str(cls): np.sort(idx)}
+        for folder, members in groups.items():
+            counts[folder] = len(members)
+            plan += [(int(i), dst / folder / f"{int(i):0{width}d}.png") for i in members]
+
+    for i, out in tqdm(plan, desc="from-idx", unit="image", disable=not progress):
+        write_png(np.ascontiguousarray(images[i]), out)
+    return {"images": len(plan), "folders": counts}
