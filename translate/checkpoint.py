@@ -85,7 +85,7 @@ def build_checkpoint(
     missing = set(processing) - set(networks)
     if missing:
         raise ModelError(f"processing given for networks that are not saved: {sorted(missing)}")
-    prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "torch_version": torch.__version__}
+    prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "torch_version": str(torch.__version__)}
     prov.update(provenance or {})
     return {
         "format": FORMAT_NAME,
