@@ -156,8 +156,26 @@ def _bomb_error(exc: Exception, max_pixels: int | None) -> ImageTooLargeError:
     )
 
 
+def _sniff(head: bytes) -> str | None:
+    """Supported format whose signature starts ``head`` (file magic), else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:2] == b"BM":
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
 def _unidentified_message(head: bytes, data: bytes) -> str:
     """Name the foreign format if Pillow knows it, so the user knows what to convert from."""
+    own = _sniff(head)
+    if own:  # our signature but Pillow refused the header: damaged, zero-sized or truncated early
+        return f"corrupt {own} header (invalid size or fields); the file is damaged or incomplete"
     name = None
     try:  # header parse only (lazy open), never decoded
         with PIL.Image.open(io.BytesIO(data)) as other:
