@@ -1,0 +1,300 @@
+"""The model repository: ``MODELS/<name>/<version>/model.onnx``, loaded, warmed up and hot-reloaded.
+
+Layout and version policy follow Triton's model repository (https://docs.nvidia.com/deeplearning/
+triton-inference-server/user-guide/docs/user_guide/model_repository.html) with its default
+"latest" policy: the highest numeric version directory of each model is served. Everything the
+server needs (channels, padding multiple, scale, latent size) comes from the ONNX metadata written
+by ``translate export`` (:class:`translate.modelinfo.ModelInfo`), never from flags.
+
+Hot reload (polling): a new version directory is loaded and warmed up *beside* the serving one,
+then swapped in under a lock, so no request ever sees a half-loaded model; the old version is
+closed once its in-flight requests (leases) are released. A file that fails to load is logged and
+the model is marked unavailable (or keeps its previous version), while other models keep serving;
+it is retried when the file changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from serving.errors import ModelNotFoundError, ModelUnavailableError
+from translate.errors import ModelError
+from translate.modelinfo import ModelInfo
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+LOADING, READY, UNAVAILABLE = "LOADING", "READY", "UNAVAILABLE"
+
+BackendFactory = Callable[[Path], object]  # path -> object with __call__(x) / generate(z, labels)
+
+
+@dataclass
+class TensorSpec:
+    """One ONNX graph input or output (-1 marks a dynamic dimension)."""
+
+    name: str
+    dtype: str
+    shape: list[int]
+
+
+@dataclass(eq=False)
+class ModelVersion:
+    """One loaded version: its backend, metadata and in-flight lease count."""
+
+    name: str
+    version: int
+    path: Path
+    info: ModelInfo
+    backend: object
+    metadata: dict[str, str]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    inflight: int = 0
+    retired: bool = False
+    closed: bool = False
+
+    def close(self) -> None:
+        """Drop the ONNX Runtime session (its memory is freed when the last reference goes)."""
+        self.closed = True
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+        self.backend = None
+        log.info("unloaded %s version %d", self.name, self.version)
+
+
+@dataclass
+class ModelRecord:
+    """What the repository knows about one model name."""
+
+    name: str
+    state: str = LOADING
+    current: ModelVersion | None = None
+    error: str = ""
+    versions: list[int] = field(default_factory=list)  # on disk
+    failed: dict[int, tuple[float, int]] = field(default_factory=dict)  # version -> (mtime, size) that failed
+
+
+def default_backend_factory(intra_op_threads: int | None = None) -> BackendFactory:
+    """ONNX Runtime backends from :mod:`translate.inference` (same code as the local CLI)."""
+
+    def factory(path: Path):
+        from translate.inference import OnnxBackend
+
+        return OnnxBackend(str(path), device="auto", intra_op_threads=intra_op_threads)
+
+    return factory
+
+
+def read_model_file(path: Path) -> tuple[ModelInfo, dict[str, str], list[TensorSpec], list[TensorSpec]]:
+    """ModelInfo, raw metadata and graph inputs/outputs of an exported ONNX file."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise ModelError(f"{path} is not a readable ONNX file ({exc}); re-export it with `translate export`") from exc
+    md = {p.key: p.value for p in model.metadata_props}
+    info = ModelInfo.from_metadata(md)
+
+    def spec(v) -> TensorSpec:
+        t = v.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        return TensorSpec(v.name, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, dims)
+
+    init = {i.name for i in model.graph.initializer}
+    return (info, md, [spec(v) for v in model.graph.input if v.name not in init],
+            [spec(v) for v in model.graph.output])
+
+
+def warm_up(backend, info: ModelInfo) -> None:
+    """Run one small input through a fresh session so the first real request is not slow."""
+    if info.task == "generate":
+        z = np.zeros((1, info.latent_size), np.float32)
+        labels = np.zeros((1,), np.int64) if info.num_classes > 0 else None
+        out = backend.generate(z, labels)
+    else:
+        m = info.pad_multiple
+        side = m * max(1, -(-32 // m))  # smallest multiple of pad_multiple >= 32
+        out = backend(np.zeros((1, info.in_channels, side, side), np.float32))
+    if not np.all(np.isfinite(out)):
+        raise ModelError("warm-up produced NaN/inf outputs; the exported weights are broken")
+
+
+class ModelRepository:
+    """Loads every model under ``root`` and serves leases on the current version of each.
+
+    Args:
+        root: the repository directory.
+        backend_factory: path -> backend; default :func:`default_backend_factory`.
+        on_change: called as ``on_change(name, serving: bool)`` when a model's readiness changes
+            (the server updates per-model health from it).
+    """
+
+    def __init__(self, root: str | Path, backend_factory: BackendFactory | None = None,
+                 on_change: Callable[[str, bool], None] | None = None, metrics=None) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            from translate.errors import ConfigError
+
+            raise ConfigError(f"model repository {self.root} is not a directory; export models into "
+                              "MODELS/<name>/<version>/model.onnx with `translate export --repo`")
+        self._factory = backend_factory or default_backend_factory()
+        self._on_change = on_change or (lambda name, serving: None)
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._scan_lock = threading.Lock()  # one scan at a time (poller vs. explicit poll())
+        self._records: dict[str, ModelRecord] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- disk scanning and loading --
+    def _disk(self) -> dict[str, dict[int, Path]]:
+        found: dict[str, dict[int, Path]] = {}
+        for model_dir in sorted(self.root.iterdir()):
+            if not model_dir.is_dir() or model_dir.name.startswith("."):
+                continue
+            versions = {int(v.name): v / MODEL_FILE for v in model_dir.iterdir()
+                        if v.is_dir() and v.name.isdigit() and (v / MODEL_FILE).is_file()}
+            if versions:
+                found[model_dir.name] = versions
+        return found
+
+    def _load(self, name: str, version: int, path: Path) -> ModelVersion:
+        info, md, inputs, outputs = read_model_file(path)
+        backend = self._factory(path)
+        warm_up(backend, info)
+        return ModelVersion(name, version, path, info, backend, md, inputs, outputs)
+
+    def poll(self) -> None:
+        """Scan the directory once: load new models/versions, unload removed ones."""
+        with self._scan_lock:
+            disk = self._disk()
+            for name in sorted(set(self._records) - set(disk)):
+                log.warning("model %s disappeared from %s; unloading it", name, self.root)
+                with self._lock:
+                    rec = self._records.pop(name)
+                    old = rec.current
+                    if old is not None:
+                        self._retire(old)
+                self._changed(name, False)
+            for name, versions in disk.items():
+                self._poll_model(name, versions)
+
+    def _poll_model(self, name: str, versions: dict[int, Path]) -> None:
+        with self._lock:
+            rec = self._records.setdefault(name, ModelRecord(name))
+            rec.versions = sorted(versions)
+        newest = max(versions)
+        cur = rec.current
+        if cur is not None and cur.version == newest:
+            return
+        path = versions[newest]
+        try:
+            stamp = (path.stat().st_mtime, path.stat().st_size)
+        except OSError:
+            return
+        if rec.failed.get(newest) == stamp:
+            return  # already failed on this exact file; retried when it changes
+        try:
+            loaded = self._load(name, newest, path)
+        except Exception as exc:  # any failure marks this model, never the server
+            rec.failed[newest] = stamp
+            log.error("model %s version %d failed to load from %s: %s", name, newest, path, exc)
+            rel = str(path.relative_to(self.root))  # clients see repository-relative paths only
+            msg = f"version {newest} failed to load from {rel}: {str(exc).replace(str(path), rel)}"
+            with self._lock:
+                rec.error = msg
+                if rec.current is None:
+                    rec.state = UNAVAILABLE
+            if rec.current is None:
+                self._changed(name, False)
+            return
+        with self._lock:  # the atomic switch
+            old, rec.current = rec.current, loaded
+            rec.state, rec.error = READY, ""
+            if old is not None:
+                self._retire(old)
+        log.info("model %s version %d is serving (%s, %s)", name, newest, loaded.info.family, loaded.info.task)
+        self._changed(name, True)
+
+    def _retire(self, old: ModelVersion) -> None:
+        """Mark ``old`` for unloading; close now if idle (caller holds the lock)."""
+        old.retired = True
+        if old.inflight == 0:
+            old.close()
+
+    def _changed(self, name: str, serving: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.model_ready.labels(name).set(1 if serving else 0)
+            self._metrics.models_loaded.set(sum(r.state == READY for r in self.records()))
+        self._on_change(name, serving)
+
+    def start_polling(self, interval: float = 2.0) -> None:
+        """Re-scan the directory every ``interval`` seconds in a daemon thread."""
+
+        def loop():
+            while not self._stop.wait(interval):
+                try:
+                    self.poll()
+                except Exception:  # a scan error (e.g. permissions) must not kill the poller
+                    log.exception("model repository scan failed")
+
+        self._thread = threading.Thread(target=loop, name="repo-poll", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop polling and unload every model."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            for rec in self._records.values():
+                if rec.current is not None:
+                    self._retire(rec.current)
+
+    # -- request side --
+    def records(self) -> list[ModelRecord]:
+        """Snapshot of every model, sorted by name."""
+        with self._lock:
+            return [self._records[k] for k in sorted(self._records)]
+
+    def record(self, name: str) -> ModelRecord:
+        """The record of ``name``; NOT_FOUND lists the models there are."""
+        with self._lock:
+            rec = self._records.get(name)
+            if rec is None:
+                known = ", ".join(sorted(self._records)) or "none"
+                raise ModelNotFoundError(f"no model named {name!r} in the repository (models: {known})")
+            return rec
+
+    @contextmanager
+    def lease(self, name: str, version: int = 0) -> Iterator[ModelVersion]:
+        """Hold the serving version of ``name`` for one request (it is not unloaded meanwhile)."""
+        rec = self.record(name)
+        with self._lock:
+            cur = rec.current
+            if version and version not in rec.versions:
+                raise ModelNotFoundError(f"model {name!r} has no version {version} "
+                                         f"(versions on disk: {rec.versions}; use 0 for the served one)")
+            if cur is None:
+                raise ModelUnavailableError(f"model {name!r} is not available: {rec.error or 'still loading'}")
+            if version and version != cur.version:
+                raise ModelNotFoundError(f"version {version} of model {name!r} is not loaded; the server serves "
+                                         f"only the newest version ({cur.version}); ask for 0 or {cur.version}")
+            cur.inflight += 1
+        try:
+            yield cur
+        finally:
+            with self._lock:
+                cur.inflight -= 1
+                if cur.retired and cur.inflight == 0 and not cur.closed:
+                    cur.close()

@@ -1,0 +1,195 @@
+"""Build, start and gracefully stop the gRPC server (https://grpc.io/docs/guides/server-graceful-stop/).
+
+One port carries the ``translate.v1`` domain service, the standard ``grpc.health.v1.Health``
+service (service ``""`` for the whole server, and one service per model name) and server
+reflection. More servicers (e.g. the KServe v2 protocol) plug in with :meth:`InferenceServer.add_service`
+and share the same engine (repository, batcher, limits), auth interceptor, metrics and logs.
+
+Shutdown (:meth:`InferenceServer.drain`): health turns NOT_SERVING at once so load balancers stop
+routing here, the server stops accepting calls, in-flight calls get ``grace`` seconds to finish,
+then the batcher and the models are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from serving.auth import TokenAuthInterceptor, load_tokens
+from serving.batcher import DynamicBatcher
+from serving.engine import InferenceEngine, Limits
+from serving.gen import translate_pb2_grpc as pb_grpc
+from serving.metrics import ServerMetrics
+from serving.observe import RequestObserver
+from serving.repository import ModelRepository, default_backend_factory
+from serving.servicer import SERVICE_NAME, TranslateServicer
+from translate.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``translate serve`` can set; the defaults are the safe ones (loopback, limits on)."""
+
+    models: str | Path
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    auth_tokens: str | None = None
+    max_batch: int = 8
+    batch_timeout_ms: float = 2.0
+    max_queue: int = 64
+    max_image_pixels: int = 4096 * 4096
+    max_message_mb: int = 64
+    intra_op_threads: int | None = None
+    reload: str = "poll"
+    reload_interval: float = 2.0
+    compute_workers: int = 1
+    rpc_threads: int = 64
+    grace: float = 30.0
+    tile_size: int = 512
+    tile_above_pixels: int = 2048 * 2048
+
+    def validate(self) -> None:
+        """Raise ConfigError for impossible combinations, before anything starts."""
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.reload not in ("poll", "off"):
+            raise ConfigError(f"--reload must be poll or off (got {self.reload!r})")
+        for name in ("max_batch", "max_queue", "max_image_pixels", "max_message_mb", "compute_workers", "rpc_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.batch_timeout_ms < 0:
+            raise ConfigError("--batch-timeout-ms must be >= 0")
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"--port must be 0..65535 (got {self.port})")
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc}") from exc
+
+
+def register_translate_service(grpc_server: grpc.Server, server: InferenceServer) -> list[str]:
+    """The translate.v1 domain service (the pattern other protocols follow with add_service)."""
+    pb_grpc.add_TranslateServiceServicer_to_server(TranslateServicer(server.engine, server.observer), grpc_server)
+    return [SERVICE_NAME]
+
+
+class InferenceServer:
+    """The assembled server. ``start()`` returns the bound port; ``drain()`` stops it gracefully."""
+
+    def __init__(self, config: ServerConfig, backend_factory=None) -> None:
+        config.validate()
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.health = health.HealthServicer(experimental_non_blocking=True,
+                                            experimental_thread_pool=ThreadPoolExecutor(1))
+        self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.repository = ModelRepository(
+            config.models, backend_factory or default_backend_factory(config.intra_op_threads),
+            on_change=self._model_changed, metrics=self.metrics)
+        self.batcher = DynamicBatcher(max_batch=config.max_batch, batch_timeout=config.batch_timeout_ms / 1000,
+                                      max_queue=config.max_queue, workers=config.compute_workers,
+                                      metrics=self.metrics)
+        self.limits = Limits(max_image_pixels=config.max_image_pixels,
+                             max_message_bytes=config.max_message_mb * 2**20, max_batch=config.max_batch,
+                             max_queue=config.max_queue, tile_size=config.tile_size,
+                             tile_above_pixels=config.tile_above_pixels)
+        self.engine = InferenceEngine(self.repository, self.batcher, self.limits)
+        self.observer = RequestObserver(self.metrics)
+        interceptors = []
+        if config.auth_tokens:
+            interceptors.append(TokenAuthInterceptor(load_tokens(config.auth_tokens)))
+        options = [("grpc.max_receive_message_length", self.limits.max_message_bytes),
+                   ("grpc.max_send_message_length", self.limits.max_message_bytes),
+                   ("grpc.so_reuseport", 0)]
+        self.grpc_server = grpc.server(ThreadPoolExecutor(config.rpc_threads, thread_name_prefix="rpc"),
+                                       interceptors=interceptors, options=options)
+        self._service_names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._stopped = threading.Event()
+        self.add_service(register_translate_service)
+
+    def add_service(self, register: Callable[[grpc.Server, InferenceServer], list[str]]) -> None:
+        """Register another servicer before start(): ``register(grpc_server, self)`` returns its full service names.
+
+        The callable gets this server, so it can reuse ``self.engine``, ``self.observer`` and ``self.metrics``.
+        """
+        if self.port is not None:
+            raise RuntimeError("add_service must be called before start()")
+        self._service_names += register(self.grpc_server, self)
+
+    def _model_changed(self, name: str, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        self.health.set(name, status)
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        c = self.config
+        if not c.tls_cert:
+            return None
+        key, cert = _read(c.tls_key, "TLS key"), _read(c.tls_cert, "TLS certificate")
+        client_ca = _read(c.tls_client_ca, "TLS client CA") if c.tls_client_ca else None
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                           require_client_auth=client_ca is not None)
+
+    def start(self) -> int:
+        """Load every model (warm-up included), bind, start serving; returns the bound port."""
+        self.repository.poll()
+        reflection.enable_server_reflection(self._service_names, self.grpc_server)
+        address = f"{self.config.host}:{self.config.port}"
+        creds = self._credentials()
+        try:
+            port = (self.grpc_server.add_secure_port(address, creds) if creds
+                    else self.grpc_server.add_insecure_port(address))
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {address}: {exc} (port in use or bad host?)") from exc
+        if not port:
+            raise ConfigError(f"cannot listen on {address} (port in use or bad host?)")
+        self.port = port
+        self.grpc_server.start()
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.host)
+        if self.config.reload == "poll":
+            self.repository.start_polling(self.config.reload_interval)
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        records = self.repository.records()
+        log.info("serving %d model(s) (%d ready) on %s:%d%s", len(records), sum(r.state == "READY" for r in records),
+                 self.config.host, port, " with TLS" if creds else "")
+        return port
+
+    def drain(self, grace: float | None = None) -> None:
+        """Graceful stop: health NOT_SERVING, refuse new calls, let in-flight calls finish, then close."""
+        if self._stopped.is_set():
+            return
+        grace = self.config.grace if grace is None else grace
+        log.info("draining: health NOT_SERVING, in-flight calls get %.0f s", grace)
+        self.health.enter_graceful_shutdown()  # every service reports NOT_SERVING from now on
+        self.grpc_server.stop(grace).wait()
+        self.batcher.close(wait=True)
+        self.repository.close()
+        self.metrics.stop_http()
+        self._stopped.set()
+        log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`drain` finished (True) or ``timeout`` passed (False)."""
+        return self._stopped.wait(timeout)
