@@ -9,6 +9,7 @@ import io
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import PIL.Image
@@ -28,6 +29,7 @@ from translate.images import (
     pad_to_multiple,
     prepare,
     read_image,
+    resolve_format,
     rgb_to_luma,
     to_model_array,
     write_image,
@@ -109,6 +111,19 @@ def test_encode_rejects_bad_options():
         encode_image(Image(RGB), "jpg", quality=0)
     with pytest.raises(ConfigError, match="lossless"):
         encode_image(Image(RGB), "jpeg", lossless=True)
+
+
+def test_resolve_format():
+    assert resolve_format("same", "JPEG") == "JPEG"
+    assert resolve_format("same", None) == "PNG"
+    assert resolve_format(".JPG", "PNG") == "JPEG"
+    assert resolve_format("tif", None) == "TIFF"
+
+
+def test_animated_webp_gives_first_frame():
+    frames = [PIL.Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (10, 200)]
+    data = pil_bytes(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    np.testing.assert_array_equal(decode_image(data).pixels, np.full((8, 8, 3), 10, np.uint8))
 
 
 def test_write_image_is_atomic_and_uses_suffix(tmp_path):
@@ -241,6 +256,26 @@ def test_decompression_bomb_becomes_image_too_large():
         decode_image(png_bytes(20000, 20000, 8, 0, None), max_pixels=10**9)
     assert "1,000,000,000 pixels" in str(info.value)
     assert PIL.Image.MAX_IMAGE_PIXELS == before  # Pillow's global guard is never touched
+
+
+def test_concurrent_decoding_in_threads():
+    # The server decodes in a thread pool: results and errors must not leak between calls.
+    good = encode_image(Image(RGB, ALPHA), "png")
+    big = png_bytes(9000, 9000, 8, 0, None)
+
+    def decode(k):
+        try:
+            return decode_image(good if k % 2 else big, max_pixels=10**6).alpha
+        except ImageTooLargeError:
+            return "too large"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(decode, range(16)))
+    for k, r in enumerate(results):
+        if k % 2:
+            np.testing.assert_array_equal(r, ALPHA)
+        else:
+            assert r == "too large"
 
 
 def test_image_validates_its_arrays():

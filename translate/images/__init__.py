@@ -19,6 +19,7 @@ from translate.images.codec import (
     format_from_path,
     normalize_format,
     read_image,
+    resolve_format,
     write_image,
 )
 from translate.images.pipeline import Prepared, apply_model, finish, prepare, resize_alpha
@@ -48,6 +49,7 @@ __all__ = [
     "prepare",
     "read_image",
     "resize_alpha",
+    "resolve_format",
     "rgb_to_luma",
     "run_tiled",
     "to_model_array",

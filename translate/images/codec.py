@@ -43,7 +43,7 @@ MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}  # hard limits of the file formats the
 _SUPPORTED_TEXT = "PNG, JPEG, WebP, BMP, TIFF"
 
 
-@dataclass
+@dataclass(eq=False)  # arrays have no single truth value; compare .pixels / .alpha explicitly
 class Image:
     """Decoded 8-bit image: ``pixels`` uint8 [H, W, C] with C in (1, 3), ``alpha`` uint8 [H, W] or None.
 
@@ -122,7 +122,7 @@ def decode_image(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             )
         try:
             pil.load()  # the actual decompression; truncation shows up here
-            ImageOps.exif_transpose(pil, in_place=True)
+            _apply_orientation(pil)
             pixels, alpha = _split_modes(pil)
         except TranslateError:
             raise
@@ -146,6 +146,17 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
         return decode_image(data, max_pixels=max_pixels)
     except ImageError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+
+
+def _apply_orientation(pil: PIL.Image.Image) -> None:
+    """Rotate/flip in place as EXIF tag 0x0112 says. Cameras often write damaged EXIF blocks;
+    an unreadable one is treated as "no orientation" rather than rejecting good pixels."""
+    try:
+        orientation = pil.getexif().get(0x0112)
+    except Exception:  # malformed EXIF: keep the stored orientation
+        return
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        ImageOps.exif_transpose(pil, in_place=True)
 
 
 def _bomb_error(exc: Exception, max_pixels: int | None) -> ImageTooLargeError:
@@ -249,8 +260,16 @@ def normalize_format(fmt: str) -> str:
     if key.upper() in SUPPORTED_FORMATS:
         return key.upper()
     if key not in ENCODE_FORMATS:
-        raise ConfigError(f"unknown image format {fmt!r}; choose one of png, jpg, webp, bmp, tiff")
+        raise ConfigError(f"unknown image format {fmt!r}; choose one of png, jpg, webp, bmp, tiff "
+                          "('same' must be resolved first, see resolve_format)")
     return ENCODE_FORMATS[key]
+
+
+def resolve_format(fmt: str, source: str | None) -> str:
+    """Output format: "same" means the source format (PNG when unknown), else :func:`normalize_format`."""
+    if str(fmt).strip().lower() == "same":
+        return source if source in SUPPORTED_FORMATS else "PNG"
+    return normalize_format(fmt)
 
 
 def flatten_alpha(pixels: np.ndarray, alpha: np.ndarray, background: int = 255) -> np.ndarray:
