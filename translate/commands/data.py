@@ -26,8 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--crops-per-image", type=int, default=1, metavar="K",
                    help="1 = the centred square of each photo (default); K > 1 = K random squares of 50-100%% "
                         "of the shorter side")
-    e.add_argument("--threshold", type=float, default=0.5,
-                   help="HED probability above which a pixel becomes a line (default 0.5)")
+    e.add_argument("--threshold", type=float, default=0.3,
+                   help="HED probability from which a (thinned) pixel becomes a line (default 0.3)")
+    e.add_argument("--no-thin", dest="thin", action="store_false",
+                   help="keep HED's thick responses instead of thinning them to one-pixel lines "
+                        "(raise --threshold to about 0.5 then)")
     e.add_argument("--layout", choices=("ab", "folders"), default="ab",
                    help="ab = one A|B side-by-side PNG per pair (default); folders = A/ and B/ folders")
     _common(e)
@@ -91,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
 
         report = make_edges_dataset(args.src, args.dst, detector=args.detector, size=args.size,
                                     crops_per_image=args.crops_per_image, seed=args.seed,
-                                    threshold=args.threshold, layout=args.layout, force=args.force,
+                                    threshold=args.threshold, thin=args.thin, layout=args.layout, force=args.force,
                                     progress=progress)
         print(f"wrote {report['pairs']} {report['detector'].upper()} edge/photo pairs from {report['photos']} "
               f"photos to {args.dst} ({report['size']} px, layout {report['layout']})")

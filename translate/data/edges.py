@@ -9,9 +9,12 @@ post-processing its maps into clean lines. Here:
   file so results do not depend on which other files are present);
 - the edge map of each crop comes from HED (real BSDS500 weights, ``translate.data.hed``) or from
   Canny (OpenCV, thresholds from the crop's median brightness);
-- HED's probabilities are thresholded (``threshold``, default 0.5) into black lines on white, like
-  the edges2shoes inputs. The pix2pix authors additionally thinned the lines and removed small
-  components; we do not, so our lines are a few pixels wider than theirs;
+- HED's soft, several-pixel-wide responses become one-pixel black lines on white, like the
+  edges2shoes inputs: non-maximum suppression across the edge (as in Canny; the pix2pix authors
+  used Dollar's edge NMS), then a threshold (``threshold``, default 0.3) on the surviving
+  probabilities, and the outermost pixel ring is cleared (HED answers to the image border). The
+  authors also removed small connected components; we do not. ``thin=False`` keeps the thick
+  thresholded map instead;
 - a pair is written as one PNG, A (edges) on the left half and B (photo) on the right: the
   "A|B" layout pix2pix reads (``layout="ab"``), or as ``A/name.png`` + ``B/name.png``
   (``layout="folders"``; A is then a 1-channel PNG).
@@ -88,9 +91,44 @@ def canny_edges(rgb: np.ndarray) -> np.ndarray:
     return (cv2.Canny(grey, low, high) > 0).astype(np.float32)
 
 
-def lines_from_probability(prob: np.ndarray, threshold: float) -> np.ndarray:
-    """Edge probabilities [H, W] -> uint8 [H, W]: black (0) lines where prob >= threshold, white elsewhere."""
-    return np.where(prob >= threshold, 0, 255).astype(np.uint8)
+def _blur3(x: np.ndarray) -> np.ndarray:
+    """Separable [1, 2, 1] / 4 smoothing with edge replication (keeps the gradient direction stable)."""
+    p = np.pad(x, 1, mode="edge")
+    x = (p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]) / 4
+    return (x[:-2] + 2 * x[1:-1] + x[2:]) / 4
+
+
+def thin_edges(prob: np.ndarray) -> np.ndarray:
+    """Non-maximum suppression: True where ``prob`` [H, W] is a maximum across the local edge direction.
+
+    The gradient of the (lightly smoothed) map points across the edge; its angle is rounded to
+    0/45/90/135 degrees and a pixel survives when it is >= both neighbours along that direction.
+    The one-pixel image border is cleared because HED responds to the border itself.
+    """
+    gy, gx = np.gradient(_blur3(prob.astype(np.float32)))
+    direction = ((np.rad2deg(np.arctan2(gy, gx)) % 180 + 22.5) // 45).astype(np.int64) % 4
+    h, w = prob.shape
+    padded = np.pad(prob, 1, mode="edge")
+
+    def shifted(dy: int, dx: int) -> np.ndarray:
+        return padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+
+    keep = np.zeros(prob.shape, dtype=bool)
+    for d, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):  # rows grow downwards
+        keep |= (direction == d) & (prob >= shifted(dy, dx)) & (prob >= shifted(-dy, -dx))
+    keep[0, :] = keep[-1, :] = keep[:, 0] = keep[:, -1] = False
+    return keep
+
+
+def lines_from_probability(prob: np.ndarray, threshold: float, *, thin: bool = False) -> np.ndarray:
+    """Edge probabilities [H, W] -> uint8 [H, W]: black (0) lines where prob >= threshold, white elsewhere.
+
+    ``thin`` first keeps only the ridge of each response (:func:`thin_edges`).
+    """
+    edge = prob >= threshold
+    if thin:
+        edge &= thin_edges(prob)
+    return np.where(edge, 0, 255).astype(np.uint8)
 
 
 def resolve_detector(detector: str) -> str:
@@ -115,7 +153,8 @@ def make_edges_dataset(
     size: int = 256,
     crops_per_image: int = 1,
     seed: int = 0,
-    threshold: float = 0.5,
+    threshold: float = 0.3,
+    thin: bool = True,
     layout: str = "ab",
     force: bool = False,
     progress: bool = True,
@@ -159,7 +198,7 @@ def make_edges_dataset(
             prob = np.stack([canny_edges(c) for c in crops])
         for k, (crop, p) in enumerate(zip(crops, prob)):
             name = f"{path.stem}.png" if crops_per_image == 1 else f"{path.stem}_{k:03d}.png"
-            lines = lines_from_probability(p, threshold)
+            lines = lines_from_probability(p, threshold, thin=thin and hed is not None)  # Canny is thin already
             if layout == "ab":
                 write_png(side_by_side(as_rgb(lines), crop), dst / name)
             else:
