@@ -1,0 +1,94 @@
+"""``translate train {pix2pix,cyclegan,srgan,dcgan}``: resolve + validate the config, write it to
+RUN_DIR/config.yaml, check the dataset, then run the shared loop (``training/loop.py``).
+
+Works the same under ``torchrun --nproc_per_node N -m translate.cli train ...``.
+Only argparse-level imports at module top (``translate --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+METHODS = ("pix2pix", "cyclegan", "srgan", "dcgan")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``translate train``."""
+    parser.add_argument("method", choices=METHODS, help="what to train")
+    parser.add_argument("--data", required=True, help="dataset folder (layouts: see README, training section)")
+    parser.add_argument("--out", required=True, help="run folder: config.yaml, checkpoints/, samples/, metrics.jsonl")
+    parser.add_argument("--preset", help="paper defaults, e.g. pix2pix, cyclegan-128, srgan, dcgan-mnist, *-tiny")
+    parser.add_argument("--config", help="YAML file of config keys (applied after the preset)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one key (repeatable), e.g. --set lr=1e-4 --set netG_kwargs.ngf=32")
+    parser.add_argument("--resume", metavar="auto|PATH",
+                        help="continue exactly from a checkpoint (auto = newest in RUN_DIR/checkpoints)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
+    parser.add_argument("--amp", choices=("off", "bf16", "fp16"), help="mixed precision on CUDA (default off)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
+    parser.add_argument("--skip-bad", action="store_true", help="skip files the dataset check rejects")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def resolve_config(args):
+    """The validated config from preset/config/--set and the convenience flags.
+
+    On ``--resume`` without ``--preset``/``--config``, the run's own config.yaml is the base.
+    """
+    from pathlib import Path
+
+    from training.config import load_config, parse_set
+
+    overrides = parse_set(args.set)
+    for flag in ("device", "amp", "seed"):
+        if getattr(args, flag, None) is not None:
+            overrides[flag] = getattr(args, flag)
+    if args.deterministic:
+        overrides["deterministic"] = True
+    if args.skip_bad:
+        overrides["skip_bad"] = True
+    stored = Path(args.out) / "config.yaml"
+    if args.resume and not args.preset and not args.config and stored.is_file():
+        return load_config(args.method, config_file=stored, overrides=overrides)
+    return load_config(args.method, preset=args.preset, config_file=args.config, overrides=overrides)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``translate train``; 0 on success or after a clean stop, 1 on failure, 2 on bad config."""
+    import os
+    from pathlib import Path
+
+    from training.config import config_to_yaml
+    from translate.checkpoint import atomic_write_bytes
+    from translate.data.check import bad_files, check_dataset
+    from translate.errors import DataError
+
+    cfg = resolve_config(args)
+    if args.print_config:
+        print(config_to_yaml(cfg), end="")
+        return 0
+    run_dir = Path(args.out)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:  # the resolved config goes next to the results before any compute
+        atomic_write_bytes(run_dir / "config.yaml", lambda f: f.write(config_to_yaml(cfg).encode()))
+    problems = check_dataset(args.data, args.method)
+    exclude: set = set()
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        if not cfg.skip_bad:
+            raise DataError(
+                f"dataset {args.data} has {len(problems)} problem(s):\n{listing}{more}\n"
+                "Fix or remove these files, or pass --skip-bad to train without them."
+            )
+        exclude = bad_files(problems)
+        if rank == 0:
+            print(f"--skip-bad: skipping {len(exclude)} file(s) with problems:\n{listing}{more}", file=sys.stderr)
+    hint = "translate train " + " ".join(shlex.quote(a) for a in [args.method, "--data", str(args.data),
+                                                                    "--out", str(args.out)])
+    from training.loop import Trainer
+
+    return Trainer(cfg, args.data, run_dir, resume=args.resume, exclude=exclude, command_hint=hint).run()

@@ -1,0 +1,469 @@
+"""The shared training loop: everything the four methods have in common.
+
+A method (``training/pix2pix.py`` ...) owns networks, losses and ``train_step``; this module
+owns optimisation (``StepContext.step``: backward, gradient averaging, optimizer step), AMP,
+channels_last, several processes under ``torchrun``, generator EMA, the learning-rate schedule,
+progress/JSONL/TensorBoard logging, sample grids, validation, health warnings, atomic
+checkpoints, exact resume and SIGINT/SIGTERM handling.
+
+Several processes: ``torchrun --nproc_per_node N -m translate.cli train ...`` starts N copies;
+each builds the same networks from the same seed, reads its own shard of every epoch
+(``DistributedSampler`` order), and after every backward the gradients of the optimizer about to
+step are averaged with one ``all_reduce`` - the arithmetic of DistributedDataParallel, done
+explicitly because GAN steps run D several times per iteration and freeze it for the G step,
+which DDP's per-parameter hooks do not support. Batch norm becomes SyncBatchNorm on CUDA; on CPU
+(gloo, where SyncBatchNorm does not run) rank 0's buffers are broadcast after every step so all
+ranks stay identical. Rank 0 logs and saves.
+
+Exact resume: checkpoints hold networks, optimizers, schedulers, the AMP scaler, EMA weights,
+method state (image pools), RNG states and the step; the data order is a function of
+(seed, epoch, position) (see ``training.data.EpochSampler``) and the RNGs are re-seeded from
+(seed, rank, step) at every step, so "N steps" and "N/2 steps + resume + N/2 steps" give the
+same weights bit for bit on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from training.data import EpochSampler, build_dataset, collate
+from training.health import HealthMonitor
+from translate.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint, unwrap
+from translate.errors import CheckpointError, ConfigError, TranslateError
+
+log = logging.getLogger("training")
+
+METHOD_CLASSES = {
+    "pix2pix": ("training.pix2pix", "Pix2Pix"),
+    "cyclegan": ("training.cyclegan", "CycleGAN"),
+    "srgan": ("training.srgan", "SRGAN"),
+    "dcgan": ("training.dcgan", "DCGAN"),
+}
+
+
+class NonFiniteLossError(TranslateError):
+    """A loss became NaN or Inf; the run stopped without saving the broken weights."""
+
+
+def method_class(name: str):
+    """The Method subclass of a method name (imported on demand)."""
+    import importlib
+
+    module, cls = METHOD_CLASSES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, rank, step, 7]).generate_state(1)[0])
+
+
+def rng_state() -> dict:
+    """torch / numpy / python / cuda RNG states as tensors and lists (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class StepContext:
+    """What a method's ``train_step`` uses: ``autocast()`` and ``step(optimizer_name, loss)``."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.t = trainer
+        self.step_index = 0
+
+    def autocast(self):
+        """Mixed precision on CUDA when amp is bf16/fp16; a no-op otherwise."""
+        t = self.t
+        if t.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=t.device.type, dtype=t.amp_dtype)
+
+    def step(self, name: str, loss: torch.Tensor) -> None:
+        """Backward ``loss`` into optimizer ``name``'s parameters, average gradients, step."""
+        t = self.t
+        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).all() else 1.0], device=t.device)
+        if t.world > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if bad.item():
+            raise NonFiniteLossError(
+                f"loss for optimizer {name!r} became {float(loss.detach())} at step {self.step_index}: training "
+                f"stopped and nothing was saved. The last good checkpoint is "
+                f"{t.last_checkpoint or '(none yet)'}. Usually helps: a lower lr, amp=bf16 instead of fp16, "
+                "or --resume from that checkpoint with a lower lr."
+            )
+        opt = t.method.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        t.scaler.scale(loss).backward()
+        if t.world > 1:
+            grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            if grads:
+                flat = torch.cat([g.reshape(-1) for g in grads])
+                dist.all_reduce(flat)
+                flat /= t.world
+                offset = 0
+                for g in grads:
+                    g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                    offset += g.numel()
+        t.scaler.step(opt)
+
+
+class Trainer:
+    """One training run: ``Trainer(cfg, data_dir, run_dir).run()`` -> exit code."""
+
+    def __init__(self, cfg, data_dir, run_dir, *, resume: str | None = None, exclude=(), command_hint: str = ""):
+        self.cfg, self.data_dir, self.run_dir = cfg, Path(data_dir), Path(run_dir)
+        self.resume, self.exclude, self.command_hint = resume, tuple(exclude), command_hint
+        self.rank, self.world, self.local_rank = _dist_env()
+        self.stop_requested = False
+        self.last_checkpoint: Path | None = None
+        self.best_metric: float | None = None
+        self.step = 0
+
+    # ---------------------------------------------------------------- setup
+    def _setup_device(self) -> None:
+        cfg = self.cfg
+        want = cfg.device
+        if want == "auto":
+            want = "cuda" if torch.cuda.is_available() else "cpu"
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device=cuda but no CUDA GPU is visible; use --device cpu")
+        self.device = torch.device("cuda", self.local_rank) if want == "cuda" else torch.device("cpu")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if cfg.amp != "off" and self.device.type != "cuda":
+            raise ConfigError(f"amp={cfg.amp} needs a CUDA device; use --amp off on the CPU")
+        self.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+    def _setup_model(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.method = method_class(cfg.method)(cfg, self.device)
+        nets = self.method.nets
+        self.sync_bn = self.world > 1 and self.device.type == "cuda"
+        for name, net in nets.items():
+            if self.sync_bn:
+                nets[name] = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            if cfg.channels_last:
+                nets[name] = nets[name].to(memory_format=torch.channels_last)
+            nets[name].train()
+        self.ema = {}
+        if cfg.ema_decay > 0:
+            for g in self.method.generators:
+                e = copy.deepcopy(unwrap(nets[g])).eval()
+                e.requires_grad_(False)
+                self.ema[g] = e
+        self.dataset = build_dataset(cfg, self.data_dir, train=True, exclude=self.exclude)
+        self.val_dataset = build_dataset(cfg, self.data_dir, train=False, exclude=self.exclude)
+        per_rank = math.ceil(len(self.dataset) / self.world)
+        self.steps_per_epoch = per_rank // cfg.batch_size
+        if self.steps_per_epoch < 1:
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} x {self.world} process(es) is larger than the dataset "
+                f"({len(self.dataset)} items); lower batch_size"
+            )
+        epochs = cfg.n_epochs + cfg.n_epochs_decay
+        self.total_steps = cfg.max_steps or epochs * self.steps_per_epoch
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda())
+            for name, opt in self.method.optimizers.items()
+        }
+        self.health = HealthMonitor(cfg.gan_mode)
+
+    def _lr_lambda(self):
+        method, total = self.method, self.total_steps
+
+        def factor(step: int) -> float:
+            return method.lr_factor(step, total)
+
+        return factor
+
+    # ---------------------------------------------------------------- checkpoints
+    def ckpt_dir(self) -> Path:
+        """Where checkpoints go: RUN_DIR/checkpoints."""
+        return self.run_dir / "checkpoints"
+
+    def find_resume(self) -> Path | None:
+        """The checkpoint ``--resume`` names (``auto`` = newest in RUN_DIR/checkpoints, None if none)."""
+        if not self.resume:
+            return None
+        if self.resume != "auto":
+            return Path(self.resume)
+        found = sorted(self.ckpt_dir().glob("step_*.pt"))
+        return found[-1] if found else None
+
+    def training_state(self) -> dict:
+        """Everything beyond the weights that an exact resume needs (plain tensors/lists)."""
+        return {
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+            "position_in_epoch": self.step % self.steps_per_epoch,
+            "world_size": self.world,
+            "optimizers": {k: o.state_dict() for k, o in self.method.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "method": self.method.extra_state(),
+            "rng": rng_state(),
+            "best_metric": self.best_metric,
+        }
+
+    def save(self, best: bool = False) -> Path | None:
+        """Atomic checkpoint RUN_DIR/checkpoints/step_XXXXXXXX.pt (rank 0); keeps the last K (+ best.pt)."""
+        if self.rank != 0:
+            return None
+        cfg = self.cfg
+        prov = {"run_name": self.run_dir.name, "step": self.step, "epoch": self.step // self.steps_per_epoch,
+                "dataset": str(self.data_dir)}
+        if hasattr(self.method, "content_source"):
+            prov["content_loss"] = self.method.content_source
+        ckpt = build_checkpoint(self.method.family, self.method.nets, self.method.processing(),
+                                config=dataclasses.asdict(cfg), provenance=prov, ema=self.ema,
+                                training_state=self.training_state())
+        path = save_checkpoint(ckpt, self.ckpt_dir() / f"step_{self.step:08d}.pt")
+        if best:
+            save_checkpoint(ckpt, self.ckpt_dir() / "best.pt")
+        for old in sorted(self.ckpt_dir().glob("step_*.pt"))[: -cfg.keep_last]:
+            old.unlink(missing_ok=True)
+        self.last_checkpoint = path
+        return path
+
+    def load(self, path: Path) -> None:
+        """Restore a checkpoint written by :meth:`save` (exactly, incl. optimizers and RNG)."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        state = ckpt.get("training_state")
+        if state is None:
+            raise CheckpointError(f"{path} holds weights only (no training state); it cannot be resumed")
+        if ckpt["family"] != self.method.family:
+            raise CheckpointError(f"{path} is a {ckpt['family']} checkpoint, not {self.method.family}")
+        for name, net in self.method.nets.items():
+            unwrap(net).load_state_dict(ckpt["networks"][name]["state_dict"])
+        for name, e in self.ema.items():
+            if name in ckpt.get("ema", {}):
+                e.load_state_dict(ckpt["ema"][name])
+        for k, o in self.method.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        self.scaler.load_state_dict(state["scaler"])
+        self.method.load_extra_state(state["method"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.best_metric = state.get("best_metric")
+        self.last_checkpoint = Path(path)
+        if state.get("world_size", 1) != self.world:
+            log.warning("resuming a %s-process run with %s processes: data order differs from an uninterrupted run",
+                        state.get("world_size"), self.world)
+
+    # ---------------------------------------------------------------- helpers
+    def _to_device(self, batch: dict) -> dict:
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device, non_blocking=True)
+                if self.cfg.channels_last and v.dim() == 4:
+                    v = v.contiguous(memory_format=torch.channels_last)
+            out[k] = v
+        return out
+
+    def _sync_buffers(self) -> None:
+        """CPU multi-process: keep BN running stats identical (rank 0's), like DDP's broadcast_buffers."""
+        if self.world > 1 and not self.sync_bn:
+            for net in self.method.nets.values():
+                for b in net.buffers():
+                    dist.broadcast(b, 0)
+
+    def _broadcast_params(self) -> None:
+        if self.world > 1:
+            for net in self.method.nets.values():
+                for t in list(net.parameters()) + list(net.buffers()):
+                    dist.broadcast(t.data, 0)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        d = self.cfg.ema_decay
+        for name, e in self.ema.items():
+            src = unwrap(self.method.nets[name])
+            for pe, p in zip(e.parameters(), src.parameters()):
+                pe.lerp_(p.detach(), 1.0 - d)
+            for be, b in zip(e.buffers(), src.buffers()):
+                be.copy_(b)
+
+    def eval_generators(self) -> dict:
+        """Generators for samples/validation: EMA copies when enabled, else the live nets in eval mode."""
+        return {g: self.ema.get(g, unwrap(self.method.nets[g])) for g in self.method.generators}
+
+    def _fixed_batch(self) -> dict:
+        n = min(4, len(self.val_dataset))
+        return self._to_device(collate([self.val_dataset[(i, i)] for i in range(n)]))
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        gens = self.eval_generators()
+        modes = {k: g.training for k, g in gens.items()}
+        for g in gens.values():
+            g.eval()
+        try:
+            yield gens
+        finally:
+            for k, g in gens.items():
+                g.train(modes[k])
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> int:
+        """Train until total steps or a stop signal; returns 0 (NaN raises NonFiniteLossError)."""
+        self._setup_device()
+        self._setup_model()
+        cfg = self.cfg
+        resume_path = self.find_resume()
+        if resume_path is not None:
+            self.load(resume_path)
+            if self.rank == 0:
+                print(f"resumed from {resume_path} at step {self.step}", flush=True)
+        elif self.resume and self.resume != "auto":
+            raise CheckpointError(f"--resume {self.resume}: no such checkpoint")
+        self._broadcast_params()
+        self._install_signals()
+        from training.monitor import RunMonitor
+
+        mon = RunMonitor(self) if self.rank == 0 else None
+        ctx = StepContext(self)
+        fixed = self._fixed_batch()
+        try:
+            while self.step < self.total_steps and not self.stop_requested:
+                epoch, pos = divmod(self.step, self.steps_per_epoch)
+                sampler = EpochSampler(len(self.dataset), seed=cfg.seed, epoch=epoch, rank=self.rank,
+                                       world=self.world, start=pos * cfg.batch_size)
+                loader = torch.utils.data.DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                                     drop_last=True, collate_fn=collate, num_workers=cfg.num_workers,
+                                                     pin_memory=self.device.type == "cuda")
+                for batch in loader:
+                    if self.step >= self.total_steps or self.stop_requested:
+                        break
+                    s = _step_seed(cfg.seed, self.rank, self.step)
+                    torch.manual_seed(s)
+                    random.seed(s)
+                    np.random.seed(s % 2**32)
+                    batch = self._to_device(batch)
+                    ctx.step_index = self.step
+                    losses = self.method.train_step(batch, ctx)
+                    self.scaler.update()
+                    for sch in self.schedulers.values():
+                        sch.step()
+                    self._sync_buffers()
+                    self._update_ema()
+                    self.step += 1
+                    self._check_stop()
+                    if mon is not None:
+                        mon.after_step(losses, batch, fixed)
+                    if self.step % cfg.ckpt_every == 0 and self.step < self.total_steps:
+                        self._save_with_validation(mon)
+            self._save_with_validation(mon, final=True)
+            if mon is not None:
+                mon.close()
+            if self.stop_requested and self.step < self.total_steps and self.rank == 0:
+                print(f"stopped at step {self.step}/{self.total_steps}; checkpoint {self.last_checkpoint}. "
+                      f"Resume with: {self.command_hint or 'translate train ...'} --resume auto", flush=True)
+            elif self.rank == 0:
+                print(f"done: {self.step} steps; checkpoint {self.last_checkpoint}", flush=True)
+            return 0
+        finally:
+            self._restore_signals()
+            if mon is not None:
+                mon.close()
+
+    def _save_with_validation(self, mon, final: bool = False) -> None:
+        best = False
+        if mon is not None and (final or (self.cfg.val_every and self.step % self.cfg.val_every == 0)):
+            metric = mon.validate()
+            if metric is not None and (self.best_metric is None or metric > self.best_metric):
+                self.best_metric, best = metric, True
+        if self.rank == 0 and (self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:08d}.pt"):
+            self.save(best=best)
+        if self.world > 1:
+            dist.barrier()
+
+    def _check_stop(self) -> None:
+        if self.world > 1:
+            flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            self.stop_requested = bool(flag.item())
+
+    def _install_signals(self) -> None:
+        self._old_handlers = {}
+
+        def handler(signum, _frame):
+            if self.stop_requested:  # second signal: stop now
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            if self.rank == 0:
+                print(f"\n{signal.Signals(signum).name} received: finishing this step, then saving", file=sys.stderr,
+                      flush=True)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old_handlers[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread (e.g. called from a worker thread): no handler
+                pass
+
+    def _restore_signals(self) -> None:
+        for sig, h in getattr(self, "_old_handlers", {}).items():
+            signal.signal(sig, h)
+
+
+def write_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line (metrics log)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def timestamp() -> float:
+    """Wall-clock seconds (one place, so tests can reason about it)."""
+    return time.time()

@@ -1,0 +1,1 @@
+"""Dataset tools: building datasets (``translate data``) and checking them before training."""
