@@ -128,6 +128,10 @@ def decode_image(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
             raise
         except PIL.Image.DecompressionBombError as exc:
             raise _bomb_error(exc, max_pixels) from None
+        except MemoryError:
+            raise ImageTooLargeError(
+                f"not enough memory to decode this {width}x{height} {fmt} image; lower max_pixels or downscale it"
+            ) from None
         except Exception as exc:  # see above: corrupt/truncated data must not leak Pillow internals
             raise ImageError(
                 f"truncated or corrupt {fmt} data ({type(exc).__name__}: {exc}); the file is damaged or incomplete"
