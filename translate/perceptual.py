@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from translate.errors import ConfigError, ImageError, WeightsUnavailableError
+
+log = logging.getLogger(__name__)
 
 # Convolutions per block (Simonyan & Zisserman 2015, configurations D and E).
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -269,7 +272,9 @@ def load_hed_vgg16() -> VGGFeatures:
     return VGGFeatures(_load_into("vgg16", read_hed_vgg16_state(path), str(path)), "vgg16", "caffe-bgr", source)
 
 
-def load_vgg(weights: str | os.PathLike = "auto", *, download: bool = True, normalization: str | None = None):
+def load_vgg(
+    weights: str | os.PathLike = "auto", *, download: bool = True, normalization: str | None = None
+) -> VGGFeatures:
     """Load a frozen ``VGGFeatures`` from ``"auto"``, ``"imagenet"`` (VGG19), ``"imagenet-vgg16"``,
     ``"hed"`` or a local ``.pth`` path. ``normalization`` applies to local files only."""
     if normalization is not None and weights in ("auto", "imagenet", "imagenet-vgg16", "hed"):
@@ -283,11 +288,18 @@ def load_vgg(weights: str | os.PathLike = "auto", *, download: bool = True, norm
     if weights != "auto":
         return load_local_vgg(weights, normalization or "imagenet")
     reasons = []
-    for loader in (lambda: load_imagenet_vgg("vgg19", download=download), load_hed_vgg16):
-        try:
-            return loader()
-        except WeightsUnavailableError as exc:
-            reasons.append(str(exc))
+    try:
+        return load_imagenet_vgg("vgg19", download=download)
+    except WeightsUnavailableError as exc:
+        reasons.append(str(exc))
+    try:
+        vgg = load_hed_vgg16()
+    except WeightsUnavailableError as exc:
+        reasons.append(str(exc))
+    else:
+        # Not an error (the offline path works), but results differ from ImageNet-VGG19 papers: say so.
+        log.warning("ImageNet VGG19 unavailable (%s); perceptual features use %s", reasons[0], vgg.source)
+        return vgg
     raise WeightsUnavailableError(
         "no VGG weights available (" + "; ".join(reasons) + "). " + HOW_TO_GET_WEIGHTS.format(hub=torch.hub.get_dir())
     )
