@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pick up new model versions by polling the repository (default poll)")
     p.add_argument("--reload-interval", type=float, default=2.0, help="seconds between repository scans")
     p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight calls get on SIGTERM (default 30)")
+    p.add_argument("--drain-delay", type=float, default=1.0,
+                   help="on SIGTERM, seconds health reports NOT_SERVING before new calls are refused (default 1)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -60,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
         max_batch=args.max_batch, batch_timeout_ms=args.batch_timeout_ms, max_queue=args.max_queue,
         max_image_pixels=args.max_image_pixels, max_message_mb=args.max_message_mb,
         intra_op_threads=args.intra_op_threads, reload=args.reload, reload_interval=args.reload_interval,
-        compute_workers=args.compute_workers, grace=args.grace)
+        compute_workers=args.compute_workers, grace=args.grace,
+        drain_delay=args.drain_delay)
     server = InferenceServer(config)
     port = server.start()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class ServerConfig:
     compute_workers: int = 1
     rpc_threads: int = 64
     grace: float = 30.0
+    drain_delay: float = 0.0  # seconds between health NOT_SERVING and refusing calls (load balancers notice)
     tile_size: int = 512
     tile_above_pixels: int = 2048 * 2048
 
@@ -183,6 +185,8 @@ class InferenceServer:
         grace = self.config.grace if grace is None else grace
         log.info("draining: health NOT_SERVING, in-flight calls get %.0f s", grace)
         self.health.enter_graceful_shutdown()  # every service reports NOT_SERVING from now on
+        if self.config.drain_delay > 0:
+            time.sleep(self.config.drain_delay)
         self.grpc_server.stop(grace).wait()
         self.batcher.close(wait=True)
         self.repository.close()
