@@ -32,11 +32,14 @@ from translate.errors import ConfigError, TranslateError
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "same")
-# --format same: the input's format where we can write it, PNG otherwise (GIF, TIFF, BMP, ...
-# would lose bit depth or need options the CLI does not expose).
-SAME_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".jpe": "jpg", ".jfif": "jpg", ".webp": "webp"}
-SUFFIX_OF_FORMAT = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
-NO_ALPHA_FORMATS = ("jpg",)  # an image with alpha is written as PNG instead (alpha is never dropped)
+# --format same: judged by the input's suffix (the output name must be known before decoding, to
+# skip finished work); suffixes we cannot write map to PNG.
+SAME_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".jpe": "jpg", ".jfif": "jpg", ".webp": "webp",
+               ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"}
+SUFFIX_OF_FORMAT = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
+# Formats without alpha: a result with alpha is written as PNG next to where the file would have
+# gone (alpha is never dropped or flattened silently).
+NO_ALPHA_FORMATS = ("jpg", "bmp")
 _GLOB_CHARS = set("*?[")
 
 
@@ -54,9 +57,17 @@ class Job:
     fmt: str  # png | jpg | webp
     alpha_out: Path | None = None
 
-    def finished(self) -> bool:
-        """True when a previous run already wrote this output (writes are atomic: it is complete)."""
-        return self.out.exists() or (self.alpha_out is not None and self.alpha_out.exists())
+    def finished(self) -> bool | None:
+        """True when a previous run wrote this output (writes are atomic: it is complete), False when not.
+
+        None when only the alpha fallback exists: it is this job's result only if the input has
+        alpha (else another run, e.g. with ``--format png``, wrote it), which decoding tells.
+        """
+        if self.out.exists():
+            return True
+        if self.alpha_out is not None and self.alpha_out.exists():
+            return None
+        return False
 
 
 @dataclass
@@ -166,7 +177,7 @@ def discover_inputs(spec: str | os.PathLike, *, recursive: bool = False,
 
 
 def output_format(rel: Path, fmt: str) -> str:
-    """The format written for input ``rel`` under ``--format fmt`` (``same`` keeps png/jpg/webp, else png)."""
+    """The format written for input ``rel`` under ``--format fmt`` (``same``: by the input's suffix, else png)."""
     if fmt == "same":
         return SAME_FORMAT.get(rel.suffix.lower(), "png")
     if fmt not in SUFFIX_OF_FORMAT:
@@ -187,14 +198,17 @@ def plan_jobs(inputs: Iterable[tuple[Path, Path]], out_dir: Path, fmt: str) -> l
     def key(p: Path) -> str:
         return p.as_posix().lower()
 
+    def suffix(rel: Path, f: str) -> str:  # --format same keeps the input's own suffix (.jpeg, .TIFF)
+        return rel.suffix if fmt == "same" and rel.suffix.lower() in SAME_FORMAT else SUFFIX_OF_FORMAT[f]
+
     counts: dict[str, int] = {}
     for _, rel, f in items:
-        k = key(rel.with_suffix(SUFFIX_OF_FORMAT[f]))
+        k = key(rel.with_suffix(suffix(rel, f)))
         counts[k] = counts.get(k, 0) + 1
     outs = []
     for _, rel, f in items:
-        plain = rel.with_suffix(SUFFIX_OF_FORMAT[f])
-        outs.append(plain if counts[key(plain)] == 1 else rel.with_name(rel.name + SUFFIX_OF_FORMAT[f]))
+        plain = rel.with_suffix(suffix(rel, f))
+        outs.append(plain if counts[key(plain)] == 1 else rel.with_name(rel.name + suffix(rel, f)))
     taken = {key(o) for o in outs}
     jobs = []
     for (src, rel, f), out in zip(items, outs):
@@ -223,12 +237,19 @@ class _Outcome:
     job: Job
     error: str | None = None
     cancelled: bool = False
+    skipped: bool = False
 
 
-def _reason(exc: BaseException) -> str:
+class _Skip(Exception):
+    """Raised in the load stage when a job turns out to be finished already."""
+
+
+def _reason(exc: BaseException, path: Path | None = None) -> str:
     # Our typed errors already say what to do; anything else is unexpected: keep its type name.
     if isinstance(exc, TranslateError):
-        return str(exc)
+        text = str(exc)
+        prefix = f"{path}: "
+        return text[len(prefix):] if path is not None and text.startswith(prefix) else text
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
     return f"{type(exc).__name__}: {exc}"
@@ -242,8 +263,10 @@ class _Stage:
     """
 
     def __init__(self, name: str, fn: Callable[[_Item], _Item | None], inbox: queue.Queue, outbox: queue.Queue,
-                 results: queue.Queue, workers: int, downstream_workers: int, stop: threading.Event) -> None:
+                 results: queue.Queue, workers: int, downstream_workers: int, stop: threading.Event,
+                 fail_fast: bool) -> None:
         self.fn, self.inbox, self.outbox, self.results, self.stop = fn, inbox, outbox, results, stop
+        self.fail_fast = fail_fast
         self.downstream_workers = downstream_workers
         self._alive = workers
         self._lock = threading.Lock()
@@ -264,9 +287,14 @@ class _Stage:
                 continue
             try:
                 out = self.fn(item)
+            except _Skip:
+                self.results.put(_Outcome(item.job, skipped=True))
+                continue
             except Exception as exc:  # one bad file must not stop the batch (the CLI decides on --fail-fast)
                 log.debug("failed on %s", item.job.src, exc_info=True)
-                self.results.put(_Outcome(item.job, error=_reason(exc)))
+                if self.fail_fast:  # set here, not by the consumer, so no later file starts after it
+                    self.stop.set()
+                self.results.put(_Outcome(item.job, error=_reason(exc, item.job.src)))
                 continue
             if out is not None:
                 self.outbox.put(out)
@@ -279,11 +307,15 @@ class _Stage:
 
 
 def run_pipeline(jobs: list[Job], processor: Processor, write: Callable[[Any, Job], None], *, jobs_n: int = 2,
-                 fail_fast: bool = False, on_outcome: Callable[[_Outcome], None] | None = None) -> BatchResult:
+                 fail_fast: bool = False, on_outcome: Callable[[_Outcome], None] | None = None,
+                 skip_if: Callable[[Job], bool] | None = None) -> BatchResult:
     """Run load -> infer -> write over ``jobs`` with bounded queues; collect failures, never raise for one file.
 
     ``write(result, job)`` encodes and writes atomically. With ``fail_fast`` the first failure
-    stops the batch: work already in flight is dropped and counted as not attempted.
+    stops the batch: no file starts a stage after it; work already queued is dropped and
+    counted as not attempted (with ``jobs_n=1`` files run strictly in order, so nothing after
+    the failing file is written). ``skip_if(job)``, when given, runs in the loader threads and
+    turns a job into a skip.
     """
     jobs_n = max(1, int(jobs_n))
     infer_n = max(1, int(getattr(processor, "concurrency", 1)))
@@ -296,6 +328,8 @@ def run_pipeline(jobs: list[Job], processor: Processor, write: Callable[[Any, Jo
     results: queue.Queue = queue.Queue()  # small outcome records, consumed by this thread
 
     def load(item: _Item) -> _Item:
+        if skip_if is not None and skip_if(item.job):
+            raise _Skip
         item.payload = processor.load(item.job.src)
         return item
 
@@ -308,9 +342,9 @@ def run_pipeline(jobs: list[Job], processor: Processor, write: Callable[[Any, Jo
         results.put(_Outcome(item.job))
 
     stages = [
-        _Stage("load", load, q_jobs, q_loaded, results, jobs_n, infer_n, stop),
-        _Stage("infer", infer, q_loaded, q_inferred, results, infer_n, jobs_n, stop),
-        _Stage("write", store, q_inferred, q_written, results, jobs_n, 1, stop),
+        _Stage("load", load, q_jobs, q_loaded, results, jobs_n, infer_n, stop, fail_fast),
+        _Stage("infer", infer, q_loaded, q_inferred, results, infer_n, jobs_n, stop, fail_fast),
+        _Stage("write", store, q_inferred, q_written, results, jobs_n, 1, stop, fail_fast),
     ]
     for s in stages:
         s.start()
@@ -332,10 +366,10 @@ def run_pipeline(jobs: list[Job], processor: Processor, write: Callable[[Any, Jo
             outcome: _Outcome = results.get()
             if outcome.cancelled:
                 result.cancelled += 1
+            elif outcome.skipped:
+                result.skipped += 1
             elif outcome.error is not None:
                 result.failed.append(Failure(outcome.job.src, outcome.error))
-                if fail_fast:
-                    stop.set()
             else:
                 result.done += 1
             if on_outcome is not None:
@@ -359,13 +393,17 @@ def run_batch(input_spec: str, out_dir: str | os.PathLike, processor: Processor,
     """
     from tqdm import tqdm
 
-    from translate.images import write_image
+    from translate.images import read_image, write_image
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output {out_dir} exists and is not a folder; -o takes a folder")
     all_jobs = plan_jobs(discover_inputs(input_spec, recursive=recursive, exclude=out_dir), out_dir, fmt)
-    todo = all_jobs if overwrite else [j for j in all_jobs if not j.finished()]
+    state = {j: (False if overwrite else j.finished()) for j in all_jobs}
+    todo = [j for j in all_jobs if state[j] is not True]
+
+    def alpha_result_exists(job: Job) -> bool:  # only for jobs whose alpha fallback file exists
+        return state[job] is None and read_image(job.src).alpha is not None
 
     def write(img, job: Job) -> None:
         target, f = job.out, job.fmt
@@ -378,9 +416,9 @@ def run_batch(input_spec: str, out_dir: str | os.PathLike, processor: Processor,
     bar = tqdm(total=len(todo), unit="img", disable=(None if progress is None else not progress), dynamic_ncols=True)
     try:
         result = run_pipeline(todo, processor, write, jobs_n=jobs, fail_fast=fail_fast,
-                              on_outcome=lambda _o: bar.update(1))
+                              on_outcome=lambda _o: bar.update(1), skip_if=alpha_result_exists)
     finally:
         bar.close()
-    result.skipped = len(all_jobs) - len(todo)
+    result.skipped += len(all_jobs) - len(todo)
     result.seconds = time.perf_counter() - start
     return result

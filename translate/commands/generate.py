@@ -89,6 +89,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.server is None and (args.tls_ca or args.token_file):
         raise ConfigError("--tls-ca and --token-file only apply with --server ADDR")
+    if args.server is not None and args.device != "auto":
+        raise ConfigError("--device applies to local models; the server picks its own device")
     if args.truncation is not None and not args.truncation > 0:
         raise ConfigError(f"--truncation must be > 0, got {args.truncation}")
     if args.grid is not None and Path(args.grid).suffix.lower() != ".png":
@@ -125,8 +127,8 @@ def main(args: argparse.Namespace) -> int:
             written = frames
             print(f"wrote {len(frames)} frames and the strip {out / (stem + '.png')}")
         else:
-            for start in range(0, len(seeds), CHUNK):
-                chunk = seeds[start:start + CHUNK]
+            for start in range(0, len(seeds), source.chunk):
+                chunk = seeds[start:start + source.chunk]
                 images = source.generate(chunk, label=args.class_label, truncation=args.truncation)
                 for seed, img in zip(chunk, images):
                     write_image(img, out / f"seed{seed:06d}{suffix}.png", fmt="png")
@@ -153,36 +155,25 @@ class LocalGenerator:
     def __init__(self, model: str, device: str = "auto") -> None:
         from translate.inference import Sampler, load_backend
 
-        backend = load_backend(model, device=device)
-        self.task, self.num_classes = backend.info.task, backend.info.num_classes
-        self.sampler = Sampler(backend) if self.task == "generate" else None
+        self.backend = load_backend(model, device=device)
+        info = self.backend.info
+        self.task, self.num_classes, self.latent_size = info.task, info.num_classes, info.latent_size
+        self.chunk = CHUNK
+        self.sampler = Sampler(self.backend) if self.task == "generate" else None
 
     def generate(self, seeds: list[int], *, label: int | None, truncation: float | None) -> list:
         """One image per seed."""
-        import numpy as np
-
-        labels = None if label is None else np.full(len(seeds), label, dtype=np.int64)
-        return self.sampler.generate(seeds=seeds, labels=labels, truncation=truncation)
+        return self.sampler.generate(seeds=seeds, labels=label, truncation=truncation)
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int, *, label: int | None,
                     truncation: float | None) -> list:
         """``steps`` images along the great circle from seed A's latent to seed B's."""
-        import numpy as np
-
-        z = latent_walk(self.sampler, seed_a, seed_b, steps, truncation)
-        labels = None if label is None else np.full(steps, label, dtype=np.int64)
-        return self.sampler.generate(z=z, labels=labels)
+        z = latent_walk(seed_a, seed_b, steps, self.latent_size, truncation)
+        return self.sampler.generate(z=z, labels=label)
 
     def close(self) -> None:
-        """Nothing to release locally."""
-
-
-def latent_walk(sampler, seed_a: int, seed_b: int, steps: int, truncation: float | None):
-    """Latents [steps, nz] from seed A to seed B by slerp, both ends included."""
-    import numpy as np
-
-    za, zb = sampler.seed_latents([seed_a, seed_b], truncation=truncation)
-    return np.stack([sampler.slerp(za, zb, t) for t in np.linspace(0.0, 1.0, steps)]).astype(np.float32)
+        """Release the model."""
+        self.backend.close()
 
 
 class RemoteGenerator:
@@ -192,32 +183,50 @@ class RemoteGenerator:
         self.client, self.model = client, model
         self.task, self.num_classes = description.task, description.num_classes
         self.latent_size = description.latent_size
+        self.chunk = min(CHUNK, int(description.limits.get("max_generate_count") or CHUNK))
 
     @classmethod
     def connect(cls, address: str, model: str, *, tls_ca: str | None, token_file: str | None) -> RemoteGenerator:
         """Connect (``serving.client`` is imported here only) and read the model's description."""
         from serving.client import TranslateClient
 
-        client = TranslateClient(address, tls_ca=tls_ca, token_file=token_file)
-        return cls(client, model, client.get_model(model))
+        token = Path(token_file).read_text().strip() if token_file else None
+        client = TranslateClient(address, tls_ca=tls_ca, token=token)
+        try:
+            return cls(client, model, client.get_model(model))
+        except BaseException:
+            client.close()
+            raise
 
     def generate(self, seeds: list[int], *, label: int | None, truncation: float | None) -> list:
-        """One image per seed, computed by the server."""
+        """One image per seed, computed by the server (lossless PNG)."""
         from translate.images import decode_image
 
-        out = self.client.generate(self.model, seeds=seeds, label=label, truncation=truncation)
-        return [decode_image(b) for b in out]
+        out = self.client.generate(self.model, seeds=seeds, label=label, truncation=truncation, output_format="png")
+        return [decode_image(g.image, max_pixels=None) for g in out]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int, *, label: int | None,
                     truncation: float | None) -> list:
-        """The walk's latents are computed here (same rule as the server's) and sent as explicit latents."""
+        """The walk's latents are computed here (the server's seed rule) and sent as explicit latents."""
         from translate.images import decode_image
-        from translate.inference import Sampler
 
-        z = latent_walk(Sampler, seed_a, seed_b, steps, truncation)
-        out = self.client.generate(self.model, latents=z, label=label)
-        return [decode_image(b) for b in out]
+        z = latent_walk(seed_a, seed_b, steps, self.latent_size, truncation)
+        images = []
+        for i in range(0, steps, self.chunk):
+            out = self.client.generate(self.model, latents=z[i:i + self.chunk], label=label, output_format="png")
+            images += [decode_image(g.image, max_pixels=None) for g in out]
+        return images
 
     def close(self) -> None:
         """Close the channel."""
         self.client.close()
+
+
+def latent_walk(seed_a: int, seed_b: int, steps: int, nz: int, truncation: float | None):
+    """float32 latents [steps, nz] from seed A's to seed B's by slerp, both ends included."""
+    import numpy as np
+
+    from translate.inference import seed_latents, slerp
+
+    za, zb = seed_latents([seed_a, seed_b], nz, truncation)
+    return slerp(za, zb, np.linspace(0.0, 1.0, steps))  # [steps, nz]

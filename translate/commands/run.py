@@ -64,19 +64,21 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise ConfigError(f"--tile-overlap {args.tile_overlap} must be less than half of --tile {args.tile}")
     if args.batch_size < 1 or args.jobs < 1:
         raise ConfigError("--batch-size and --jobs must be >= 1")
+    if args.server is not None and args.device != "auto":
+        raise ConfigError("--device applies to local models; the server picks its own device")
     if args.server is None and not Path(args.model).exists():
         raise ConfigError(f"model {args.model!r} not found; give an .onnx file or a checkpoint "
                           "(or a model name together with --server ADDR)")
 
 
 def tiling_for(scale: int, tile: int | None, overlap: int | None) -> tuple[int | None, int]:
-    """Tile size and overlap in input pixels: defaults keep tiles near 512 output pixels, 0 turns tiling off."""
+    """Tile side and overlap in input pixels; defaults keep tiles near 512 output pixels; ``tile=0`` = never tile."""
     if tile is None:
         tile = max(64, DEFAULT_TILE // max(1, scale))
     if overlap is None:
         overlap = max(8, DEFAULT_OVERLAP // max(1, scale))
-    if tile and 2 * overlap >= tile:
-        overlap = tile // 4
+        if tile and 2 * overlap >= tile:
+            overlap = tile // 4
     return (tile or None), overlap
 
 
@@ -87,22 +89,17 @@ def main(args: argparse.Namespace) -> int:
     _check_usage(args)
     if args.server is not None:
         processor = RemoteTranslate.connect(args.server, args.model, tls_ca=args.tls_ca, token_file=args.token_file,
-                                            tile=args.tile, overlap=args.tile_overlap, jobs=args.jobs)
+                                            direction=args.direction, tile=args.tile, overlap=args.tile_overlap,
+                                            jobs=args.jobs)
     else:
-        from translate.images import read_image
-        from translate.inference import Translator, load_backend
-
-        backend = load_backend(args.model, direction=args.direction, device=args.device)
-        tile, overlap = tiling_for(backend.info.scale, args.tile, args.tile_overlap)
-        processor = LocalTranslate(Translator(backend, tile=tile, overlap=overlap), read_image)
+        processor = LocalTranslate.load_model(args.model, direction=args.direction, device=args.device,
+                                              tile=args.tile, overlap=args.tile_overlap, batch_size=args.batch_size)
     try:
         result = run_batch(args.input, args.output, processor, fmt=args.format, recursive=args.recursive,
                            overwrite=args.overwrite, fail_fast=args.fail_fast, jobs=args.jobs,
                            progress=False if args.no_progress else None)
     finally:
-        close = getattr(processor, "close", None)
-        if close is not None:
-            close()
+        processor.close()
     for failure in result.failed:
         print(f"FAILED {failure.path}: {failure.reason}")
     print(result.summary())
@@ -110,53 +107,103 @@ def main(args: argparse.Namespace) -> int:
 
 
 class LocalTranslate:
-    """Processor for :func:`translate.batch.run_batch` on a local model: decode in loaders, translate in one thread."""
+    """Processor for :func:`translate.batch.run_batch` on a local model: decode in loaders, translate in one thread.
+
+    The translation is ``translate.images.apply_model`` (prepare, whole or tiled, finish): the
+    same function ``Translator`` and the server call.
+    """
 
     concurrency = 1  # ONNX Runtime / torch already use every core for one call
 
-    def __init__(self, translator, read_image) -> None:
-        self.translator = translator
-        self._read = read_image
+    def __init__(self, backend, *, tile: int | None, overlap: int, batch_size: int = 4) -> None:
+        from translate.errors import ConfigError
+
+        if backend.info.task == "generate":
+            raise ConfigError("this model generates images from latents; use `translate generate`, not `run`")
+        self.backend, self.tile, self.overlap, self.batch_size = backend, tile, overlap, batch_size
+
+    @classmethod
+    def load_model(cls, model: str, *, direction: str | None, device: str, tile: int | None, overlap: int | None,
+                   batch_size: int) -> LocalTranslate:
+        """Load an .onnx file (ONNX Runtime) or a checkpoint (PyTorch) and pick the tiling for its scale."""
+        from translate.inference import load_backend
+
+        backend = load_backend(model, direction=direction, device=device)
+        tile, overlap = tiling_for(backend.info.scale, tile, overlap)
+        return cls(backend, tile=tile, overlap=overlap, batch_size=batch_size)
 
     def load(self, path: Path):
         """Read and decode (EXIF orientation, grey/RGBA, size limits: all in translate.images)."""
-        return self._read(path)
+        from translate.images import read_image
+
+        return read_image(path)
 
     def __call__(self, img):
         """Translate one decoded image (padding and tiling inside)."""
-        return self.translator.translate(img)
+        from translate.images import apply_model
+
+        return apply_model(self.backend, img, self.backend.info, tile=self.tile, overlap=self.overlap,
+                           batch_size=self.batch_size)
+
+    def close(self) -> None:
+        """Release the model."""
+        self.backend.close()
 
 
 class RemoteTranslate:
     """Processor that sends each file's original bytes to the server and decodes the PNG it returns.
 
-    The server decodes with the same ``translate.images`` code as :class:`LocalTranslate` and
-    this client asks for lossless PNG, so the pixels equal a local run's; the output format is
-    applied here, by the same ``write_image`` as locally.
+    The server decodes with the same ``translate.images`` code as :class:`LocalTranslate`, is
+    told the same tiling (``always`` with our tile size: a tile larger than the image runs it
+    whole, exactly like ``apply_model``), and answers in lossless PNG; the output format is then
+    applied here by the same ``write_image`` as locally. So both modes write the same pixels.
     """
 
-    def __init__(self, client, model: str, *, tile: int | None, overlap: int | None, jobs: int) -> None:
+    def __init__(self, client, model: str, *, tile: int | None, overlap: int, jobs: int) -> None:
         self.client, self.model, self.tile, self.overlap = client, model, tile, overlap
         self.concurrency = jobs  # requests in flight: the server's batcher groups them
 
     @classmethod
-    def connect(cls, address: str, model: str, *, tls_ca: str | None, token_file: str | None,
+    def connect(cls, address: str, model: str, *, tls_ca: str | None, token_file: str | None, direction: str | None,
                 tile: int | None, overlap: int | None, jobs: int) -> RemoteTranslate:
         """Connect (``serving.client`` is imported here only) and check that ``model`` is a translator."""
         from serving.client import TranslateClient
+        from translate.errors import ConfigError, ModelError
 
-        client = TranslateClient(address, tls_ca=tls_ca, token_file=token_file)
+        token = Path(token_file).read_text().strip() if token_file else None
+        client = TranslateClient(address, tls_ca=tls_ca, token=token)
+        try:
+            desc = client.get_model(model)
+            if desc.task == "generate":
+                raise ConfigError(f"server model {model!r} generates images from latents; use `translate generate`")
+            if direction and desc.direction and desc.direction != direction:
+                raise ModelError(f"server model {model!r} translates {desc.direction}, not {direction}; "
+                                 "pick the model of the other direction (see `translate serve` model list)")
+        except BaseException:
+            client.close()
+            raise
+        tile, overlap = tiling_for(desc.scale or 1, tile, overlap)
         return cls(client, model, tile=tile, overlap=overlap, jobs=jobs)
 
     def load(self, path: Path) -> bytes:
         """The file's bytes, unchanged (EXIF orientation is applied by the server's decoder)."""
-        return path.read_bytes()
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            from translate.errors import ImageError
+
+            raise ImageError(f"cannot read image file {path}: {exc.strerror or exc}") from None
 
     def __call__(self, data: bytes):
         """Translate remotely; returns a decoded ``translate.images.Image``."""
         from translate.images import decode_image
 
-        return decode_image(self.client.translate(data, self.model, output_format="png"))
+        if self.tile is None:
+            res = self.client.translate(data, self.model, output_format="png", tiling="never")
+        else:
+            res = self.client.translate(data, self.model, output_format="png", tiling="always",
+                                        tile_size=self.tile, overlap=self.overlap)
+        return decode_image(res.image, max_pixels=None)  # our server's own output: no bomb check needed
 
     def close(self) -> None:
         """Close the channel."""
