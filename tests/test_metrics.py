@@ -95,6 +95,8 @@ def test_frechet_distance_closed_forms():
     assert frechet_distance(a, b) < 0.3 < 5 < frechet_distance(a, 2 * b + 1)
     with pytest.raises(DataError, match="one D"):
         frechet_distance(a, a[:, :3])
+    with pytest.warns(UserWarning, match="more images than feature dimensions"):
+        frechet_distance(a[:5], b[:5])
     with pytest.raises(DataError, match="at least 2"):
         frechet_distance(a[:1], a)
 
@@ -108,23 +110,23 @@ class MeanColour(nn.Module):
 
 def test_torch_feature_extractor_batches_and_names():
     rng = np.random.default_rng(2)
-    images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(5)]
+    images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(8)]
     one_batch = TorchFeatureExtractor(MeanColour(), "mean-colour", normalization="minus1_1", batch_size=8)
-    small_batches = TorchFeatureExtractor(MeanColour(), "mean-colour", normalization="minus1_1", batch_size=2)
+    small_batches = TorchFeatureExtractor(MeanColour(), "mean-colour", normalization="minus1_1", batch_size=3)
     feats = one_batch(images)
-    assert feats.shape == (5, 6)
+    assert feats.shape == (8, 6)
     np.testing.assert_allclose(feats, small_batches(images), rtol=1e-6)
     np.testing.assert_allclose(feats[0, :3], images[0].reshape(-1, 3).mean(0) / 127.5 - 1, rtol=1e-5)
     as_tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     np.testing.assert_allclose(one_batch(as_tensor), feats, rtol=1e-6)
     result = frechet_distance_of_images(images, images, one_batch)
-    assert result.metric == "FD (mean-colour)" and result.count_a == 5 and abs(result.value) < 1e-6
+    assert result.metric == "FD (mean-colour)" and result.count_a == 8 and abs(result.value) < 1e-6
     brighter = [np.clip(img.astype(int) + 60, 0, 255).astype(np.uint8) for img in images]
     assert frechet_distance_of_images(images, brighter, one_batch).value > 0.1
     with pytest.raises(ImageError, match="image_size"):
         one_batch(images + [np.zeros((8, 8, 3), np.uint8)])
     resized = TorchFeatureExtractor(MeanColour(), "m", image_size=16)(images + [np.zeros((8, 8), np.uint8)])
-    assert resized.shape == (6, 6)
+    assert resized.shape == (9, 6)
 
 
 class FakeInception(nn.Module):

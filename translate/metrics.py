@@ -19,6 +19,7 @@ named ``"FD (<net>)"``, because its numbers are not comparable with published FI
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
@@ -138,9 +139,17 @@ def frechet_distance(feats_a, feats_b, *, eps: float = 1e-6) -> float:
         raise DataError(f"feature sets must be [N, D] and [M, D] with one D, got {a.shape} and {b.shape}")
     if min(len(a), len(b)) < 2:
         raise DataError(f"need at least 2 feature vectors per set for a covariance, got {len(a)} and {len(b)}")
+    if min(len(a), len(b)) <= a.shape[1]:
+        warnings.warn(
+            f"Frechet distance from {len(a)} and {len(b)} samples of {a.shape[1]}-d features: the covariances are "
+            "singular and the value is strongly biased; use (many) more images than feature dimensions",
+            stacklevel=2,
+        )
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(cov_a @ cov_b)
+    with warnings.catch_warnings():  # singular products are handled below (and warned about above)
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(covmean).all():
         offset = np.eye(cov_a.shape[0]) * eps
         covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
