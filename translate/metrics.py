@@ -229,9 +229,6 @@ class TorchFeatureExtractor:
             if self.image_size is not None and tuple(t.shape[1:]) != tuple(self.image_size):
                 t = nn.functional.interpolate(t[None], size=self.image_size, mode="bilinear", align_corners=False)[0]
             tensors.append(t)
-        shapes = {tuple(t.shape) for t in tensors}
-        if len(shapes) > 1:
-            raise ImageError(f"images of different sizes {sorted(shapes)}; set image_size= to resize them")
         x = torch.stack(tensors).to(self.device)  # [N, 3, H, W], 0-255
         if self.normalization == "imagenet":
             mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -250,6 +247,9 @@ class TorchFeatureExtractor:
         images = _to_uint8_batch(images)
         if not images:
             raise DataError("no images to extract features from")
+        sizes = {img.shape[:2] for img in images}
+        if self.image_size is None and len(sizes) > 1:  # checked up front: batches must agree with each other too
+            raise ImageError(f"images of different sizes {sorted(sizes)}; set image_size= to resize them")
         feats = []
         for start in range(0, len(images), self.batch_size):
             out = self._run(self._batch_tensor(images[start : start + self.batch_size]))
