@@ -1,0 +1,85 @@
+"""``translate export``: a checkpoint's generator(s) -> verified ONNX file or model-repository entry.
+
+    translate export RUN/checkpoint.pt -o model.onnx
+    translate export RUN/checkpoint.pt --repo MODELS --name horse2zebra --direction both
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``translate export``."""
+    p.add_argument("checkpoint", help="training checkpoint (.pt) written by `translate train`")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("-o", "--output", metavar="OUT.onnx", help="write one ONNX file")
+    dest.add_argument("--repo", metavar="MODELS", help="model repository root (MODELS/NAME/VERSION/model.onnx)")
+    p.add_argument("--name", help="model name in the repository (with --repo)")
+    p.add_argument("--version", type=int, default=None, help="version number (default: next free one)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA", "both"], default=None,
+                   help="CycleGAN generator to export (default: both)")
+    ema = p.add_mutually_exclusive_group()
+    ema.add_argument("--ema", dest="ema", action="store_true", default=True,
+                     help="use the EMA weights when the checkpoint has them (default)")
+    ema.add_argument("--no-ema", dest="ema", action="store_false", help="use the raw training weights")
+    p.add_argument("--static-shape", nargs=2, type=int, metavar=("H", "W"), default=None,
+                   help="fix the input height/width (batch stays dynamic), for runtimes that need static shapes")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the ONNX Runtime vs PyTorch check (not recommended)")
+    p.add_argument("--batchnorm", choices=["running", "batch"], default=None,
+                   help="batch-norm statistics at inference: running averages, or each image's own "
+                        "(as the pix2pix paper ran its generator at test time); default from the checkpoint")
+    p.add_argument("--exporter", choices=["auto", "dynamo", "torchscript"], default="auto",
+                   help="torch.onnx exporter: auto tries the torch.export-based one, then TorchScript")
+    p.add_argument("--max-batch-size", type=int, default=8, help="Triton config.pbtxt max_batch_size (with --repo)")
+    p.add_argument("--verify-image", metavar="PATH", default=None,
+                   help="photo for the real-image check (default: scikit-image's astronaut)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file or repository version")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the export and print the verification report; 0 on success."""
+    from pathlib import Path
+
+    from translate.errors import ConfigError
+    from translate.export import DEFAULT_OPSET, export_onnx, export_to_repository
+
+    if args.repo and not args.name:
+        raise ConfigError("--repo needs --name (the model's name in the repository)")
+    if args.output and (args.name or args.version is not None):
+        raise ConfigError("--name/--version go with --repo, not with -o")
+    photo = None
+    if args.verify_image:
+        from translate.images import read_image
+
+        photo = read_image(args.verify_image).pixels
+        if photo.shape[-1] == 1:
+            photo = photo.repeat(3, axis=-1)
+    common = dict(opset=args.opset or DEFAULT_OPSET, ema=args.ema, verify=args.verify,
+                  static_shape=tuple(args.static_shape) if args.static_shape else None,
+                  batchnorm_mode=args.batchnorm, exporter=args.exporter, photo=photo)
+    if args.repo:
+        reports = export_to_repository(args.checkpoint, args.repo, args.name, version=args.version,
+                                       direction=args.direction, force=args.force,
+                                       max_batch_size=args.max_batch_size, **common)
+    else:
+        out = Path(args.output)
+        directions = [args.direction]
+        if args.direction == "both" or args.direction is None:
+            from translate.checkpoint import load_checkpoint
+
+            stored = [p.get("direction", "") for p in load_checkpoint(args.checkpoint)["processing"].values()]
+            if len(stored) > 1:
+                directions = stored
+            elif args.direction == "both":
+                raise ConfigError("--direction both needs a checkpoint with two generators (CycleGAN)")
+        reports = []
+        for d in directions:
+            path = out if len(directions) == 1 else out.with_name(f"{out.stem}-{d}{out.suffix}")
+            reports.append(export_onnx(args.checkpoint, path, direction=d, force=args.force, **common))
+    for r in reports:
+        print(r.summary())
+        print(f"wrote {r.path}")
+    return 0
