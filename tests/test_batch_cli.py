@@ -268,3 +268,69 @@ def test_tiled_matches_whole_image(tmp_path, sr_checkpoint, capsys):
     assert tiled.shape == whole.shape == (260, 300, 4)  # x2 super-resolution, alpha resized along
     diff = np.abs(tiled.astype(int) - whole.astype(int))
     assert diff.max() <= 1, f"tiled differs from whole by up to {diff.max()} grey levels"
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed EC certificate for 127.0.0.1 (it is its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_server_with_tls_and_token(tmp_path, repo, translator, capsys):
+    cert, key = _self_signed(tmp_path)
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("# one token per line\ns3cret-token-for-tests-0123456789\n")
+    rs = start_server(repo, tls_cert=str(cert), tls_key=str(key), auth_tokens=str(tokens))
+    try:
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "a.png").write_bytes(png_bytes(19, 23, seed=4))
+        remote = ["--server", rs.address, "--model", "photo2art", "-i", tmp_path / "in", "--tls-ca", cert]
+        assert _run(*remote, "-o", tmp_path / "no-token") == 1
+        assert "UNAUTHENTICATED" in capsys.readouterr().err
+        assert _run(*remote, "--token-file", tokens, "-o", tmp_path / "remote") == 0
+    finally:
+        rs.server.drain(1)
+    assert _run("--model", translator, "-i", tmp_path / "in", "-o", tmp_path / "local") == 0
+    assert np.array_equal(_pixels(tmp_path / "remote" / "a.png"), _pixels(tmp_path / "local" / "a.png"))
+
+
+def test_checkpoint_model_and_direction(tmp_path, capsys):
+    """A CycleGAN checkpoint runs on PyTorch; --direction picks G_A (AtoB) or G_B (BtoA) and is required."""
+    from helpers_models import make_tiny_checkpoint
+
+    from translate.images import apply_model, read_image
+    from translate.inference import TorchBackend
+
+    ckpt = make_tiny_checkpoint("cyclegan", tmp_path / "cg.pt")
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    _pil((30, 26), "RGB", seed=2).save(src)
+    assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ab", "--device", "cpu") == 1
+    assert "--direction" in capsys.readouterr().err
+    assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ab", "--direction", "AtoB", "--device", "cpu") == 0
+    assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ba", "--direction", "BtoA", "--device", "cpu") == 0
+    ab, ba = _pixels(tmp_path / "ab" / "a.png"), _pixels(tmp_path / "ba" / "a.png")
+    assert not np.array_equal(ab, ba)
+    backend = TorchBackend.from_checkpoint(ckpt, direction="BtoA", device="cpu")
+    assert np.array_equal(ba, apply_model(backend, read_image(src), backend.info).pixels)

@@ -189,9 +189,9 @@ class RemoteGenerator:
     def connect(cls, address: str, model: str, *, tls_ca: str | None, token_file: str | None) -> RemoteGenerator:
         """Connect (``serving.client`` is imported here only) and read the model's description."""
         from serving.client import TranslateClient
+        from translate.commands.run import read_token
 
-        token = Path(token_file).read_text().strip() if token_file else None
-        client = TranslateClient(address, tls_ca=tls_ca, token=token)
+        client = TranslateClient(address, tls_ca=tls_ca, token=read_token(token_file))
         try:
             return cls(client, model, client.get_model(model))
         except BaseException:

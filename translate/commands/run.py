@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", metavar="FILE", help="with --server: file holding the bearer token")
     p.add_argument("--recursive", "-r", action="store_true", help="also take images in sub-folders (and ** globs)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"),
-                   help="CycleGAN checkpoints: which generator (default AtoB); ignored for single-direction models")
+                   help="which generator of a CycleGAN checkpoint (required there); with an .onnx file or "
+                        "--server it is checked against the model's direction")
     p.add_argument("--format", default="png", choices=("png", "jpg", "webp", "same"),
                    help="output format (default png). 'same' keeps PNG/JPEG/WebP inputs' format, PNG for others; "
                         "a result with alpha is always written as PNG when the format cannot hold alpha")
@@ -69,6 +70,22 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.server is None and not Path(args.model).exists():
         raise ConfigError(f"model {args.model!r} not found; give an .onnx file or a checkpoint "
                           "(or a model name together with --server ADDR)")
+
+
+def read_token(path: str | None) -> str | None:
+    """The bearer token in ``path``: its first line that is neither empty nor a ``#`` comment."""
+    from translate.errors import ConfigError
+
+    if path is None:
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --token-file {path}: {exc.strerror or exc}") from exc
+    for line in lines:
+        if line.strip() and not line.strip().startswith("#"):
+            return line.strip()
+    raise ConfigError(f"--token-file {path} holds no token (put the token on the first line)")
 
 
 def tiling_for(scale: int, tile: int | None, overlap: int | None) -> tuple[int | None, int]:
@@ -170,8 +187,7 @@ class RemoteTranslate:
         from serving.client import TranslateClient
         from translate.errors import ConfigError, ModelError
 
-        token = Path(token_file).read_text().strip() if token_file else None
-        client = TranslateClient(address, tls_ca=tls_ca, token=token)
+        client = TranslateClient(address, tls_ca=tls_ca, token=read_token(token_file))
         try:
             desc = client.get_model(model)
             if desc.task == "generate":
