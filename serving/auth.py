@@ -50,7 +50,7 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         self._tokens = [t.encode() for t in tokens]
         if not self._tokens:
             raise ConfigError("TokenAuthInterceptor needs at least one token")
-        self._open = open_prefixes
+        self.open_prefixes = open_prefixes
 
     def authorized(self, header: str | None) -> bool:
         """True if ``header`` is ``Bearer <one of the tokens>`` (constant time over all tokens)."""
@@ -64,7 +64,7 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation, handler_call_details):
         """grpc.ServerInterceptor hook: pass through or answer UNAUTHENTICATED."""
         method = handler_call_details.method
-        if method.startswith(self._open):
+        if method.startswith(self.open_prefixes):
             return continuation(handler_call_details)
         header = None
         for key, value in handler_call_details.invocation_metadata or ():

@@ -117,8 +117,9 @@ class InferenceServer:
         self.engine = InferenceEngine(self.repository, self.batcher, self.limits)
         self.observer = RequestObserver(self.metrics)
         interceptors = []
-        if config.auth_tokens:
-            interceptors.append(TokenAuthInterceptor(load_tokens(config.auth_tokens)))
+        self.auth = TokenAuthInterceptor(load_tokens(config.auth_tokens)) if config.auth_tokens else None
+        if self.auth is not None:
+            interceptors.append(self.auth)
         options = [("grpc.max_receive_message_length", self.limits.max_message_bytes),
                    ("grpc.max_send_message_length", self.limits.max_message_bytes),
                    ("grpc.so_reuseport", 0)]
@@ -131,14 +132,19 @@ class InferenceServer:
         self._stopped = threading.Event()
         self.add_service(register_translate_service)
 
-    def add_service(self, register: Callable[[grpc.Server, InferenceServer], list[str]]) -> None:
+    def add_service(self, register: Callable[[grpc.Server, InferenceServer], list[str]],
+                    open_methods: tuple[str, ...] = ()) -> None:
         """Register another servicer before start(): ``register(grpc_server, self)`` returns its full service names.
 
         The callable gets this server, so it can reuse ``self.engine``, ``self.observer`` and ``self.metrics``.
+        ``open_methods``: method-path prefixes (e.g. ``"/inference.GRPCInferenceService/ServerLive"``) that
+        need no bearer token, like health checks.
         """
         if self.port is not None:
             raise RuntimeError("add_service must be called before start()")
         self._service_names += register(self.grpc_server, self)
+        if self.auth is not None and open_methods:
+            self.auth.open_prefixes = self.auth.open_prefixes + tuple(open_methods)
 
     def _model_changed(self, name: str, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

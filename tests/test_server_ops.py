@@ -183,6 +183,22 @@ def test_queue_full_and_cancel_frees_slot(one_model):
         rs.server.drain(1)
 
 
+def test_configured_size_limits_name_the_limit(one_model):
+    from serving.client import InvalidInputError, MessageTooLargeError
+
+    rs = start_server(one_model, max_message_mb=1, max_image_pixels=100)
+    try:
+        with TranslateClient(rs.address, retries=0) as c:
+            with pytest.raises(MessageTooLargeError, match="1048576") as info:
+                c.translate(b"\x89PNG" + bytes(2 * 2**20), "m")
+            assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(InvalidInputError, match="480 pixels, over the limit of 100 pixels"):
+                c.translate(png_bytes(20, 24), "m")
+            assert c.translate(png_bytes(8, 8), "m").width == 8 and c.health() == "SERVING"
+    finally:
+        rs.server.drain(1)
+
+
 # ----------------------------------------------------------------------------- hot reload
 def test_hot_reload_under_traffic(one_model):
     rs = start_server(one_model, reload_interval=0.1)
