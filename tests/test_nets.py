@@ -330,3 +330,11 @@ def test_count_macs_restores_mode_and_matches_resnet9_figure():
     with torch.device("meta"):
         g = build_network("resnet_9blocks")
         assert count_macs(g, torch.zeros(1, 3, 256, 256)) == 49_551_507_456
+
+
+def test_dcgan_conditional_discriminator_starts_unsaturated():
+    # a projection term at PyTorch's N(0, 1) embedding scale gave |logits| ~ 50 and a saturated D
+    torch.manual_seed(0)
+    d = build_network("dcgan_d", in_channels=1, ndf=8, image_size=32, num_classes=4)
+    logits = d(torch.rand(16, 1, 32, 32) * 2 - 1, torch.arange(16) % 4)
+    assert logits.abs().max() < 3

@@ -107,6 +107,10 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)  # [N, ch, base, base]
         self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
         self.embed = nn.Embedding(num_classes, ch) if num_classes else None
+        if self.embed is not None:
+            # PyTorch's N(0, 1) embedding would make the projection term dwarf the conv logit and
+            # saturate D from the first step; start it at the scale of the other weights (DCGAN 0.02)
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """x [N, C, S, S], labels [N] int64 or None -> [N] logits."""
@@ -119,5 +123,5 @@ class DCGANDiscriminator(nn.Module):
         h = self.features(x)
         logits = self.head(h).flatten(1).squeeze(1)  # [N]
         if self.embed is not None:
-            logits = logits + (self.embed(labels) * h.sum(dim=(2, 3))).sum(1)
+            logits = logits + (self.embed(labels) * h.mean(dim=(2, 3))).sum(1)  # <embed(y), pooled features>
         return logits
