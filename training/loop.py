@@ -35,6 +35,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -395,8 +396,10 @@ class Trainer:
                     ctx.step_index = self.step
                     losses = self.method.train_step(batch, ctx)
                     self.scaler.update()
-                    for sch in self.schedulers.values():
-                        sch.step()
+                    with warnings.catch_warnings():  # D's optimizer idles in SRGAN's first stage: harmless
+                        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                        for sch in self.schedulers.values():
+                            sch.step()
                     self._sync_buffers()
                     self._update_ema()
                     self.step += 1

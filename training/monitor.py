@@ -19,6 +19,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -162,7 +163,9 @@ class RunMonitor:
                     fake, real = gens["G"](z, labels), b["B"]
                 from translate.metrics import frechet_distance
 
-                fd = float(frechet_distance(pooled_features(fake), pooled_features(real)))
+                with warnings.catch_warnings():  # few validation images: biased, but comparable within a run
+                    warnings.simplefilter("ignore", UserWarning)
+                    fd = float(frechet_distance(pooled_features(fake), pooled_features(real)))
                 record["val/fd_pixels8"] = fd
                 score = -fd
         self._write(record)
