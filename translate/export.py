@@ -216,17 +216,29 @@ class _ConditionalModel(nn.Module):
         return self.net(z, label)
 
 
-def _graph_io(info: ModelInfo, net: nn.Module, static_shape: tuple[int, int] | None):
-    """(wrapper module, example args, input names) for the model's task."""
+def _example_args(info: ModelInfo, static_shape: tuple[int, int] | None, batch: int) -> tuple[torch.Tensor, ...]:
+    """Example inputs: ``batch`` items of at least 32 px (a multiple of the pad multiple).
+
+    torch.export needs batch 2 (a size-1 example would specialise the dimension to 1); the
+    TorchScript tracer really runs the network, so it gets batch 1. 32 px keeps every
+    instance-norm layer of a ResNet generator above 1x1 (instance norm cannot normalise 1 pixel).
+    """
     if info.task == "generate":
-        z = torch.zeros(2, info.latent_size)
-        if info.num_classes > 0:
-            return _ConditionalModel(net), (z, torch.zeros(2, dtype=torch.long)), ["z", "label"]
-        return _LatentModel(net), (z,), ["z"]
+        z = torch.zeros(batch, info.latent_size)
+        return (z, torch.zeros(batch, dtype=torch.long)) if info.num_classes > 0 else (z,)
     m = info.pad_multiple
-    # two units of the multiple per side: a size-1 example would let the tracer specialise on it
-    h, w = static_shape if static_shape else (2 * m, 2 * m)
-    return _ImageModel(net), (torch.zeros(2, info.in_channels, h, w),), ["input"]
+    side = m * max(batch, math.ceil(32 / m))  # torch.export also needs >= 2 units per side
+    h, w = static_shape if static_shape else (side, side)
+    return (torch.zeros(batch, info.in_channels, h, w),)
+
+
+def _graph_io(info: ModelInfo, net: nn.Module) -> tuple[nn.Module, list[str]]:
+    """(wrapper module, input names) for the model's task."""
+    if info.task == "generate":
+        if info.num_classes > 0:
+            return _ConditionalModel(net), ["z", "label"]
+        return _LatentModel(net), ["z"]
+    return _ImageModel(net), ["input"]
 
 
 def _dynamo_shapes(info: ModelInfo, static_shape):
@@ -270,7 +282,7 @@ class _QuietExporterLogs:
             logging.getLogger(n).setLevel(level)
 
 
-def _export_graph(wrapper, args, input_names, info, static_shape, opset, exporter):
+def _export_graph(wrapper, input_names, info, static_shape, opset, exporter):
     """Run torch.onnx.export; returns (ModelProto, exporter actually used)."""
     import onnx
 
@@ -289,14 +301,16 @@ def _export_graph(wrapper, args, input_names, info, static_shape, opset, exporte
                 warnings.simplefilter("ignore")
                 if name == "dynamo":
                     program = torch.onnx.export(
-                        wrapper, args, None, dynamo=True, input_names=input_names, output_names=["output"],
+                        wrapper, _example_args(info, static_shape, 2), None, dynamo=True,
+                        input_names=input_names, output_names=["output"],
                         opset_version=opset, dynamic_shapes=_dynamo_shapes(info, static_shape),
                         external_data=False, optimize=True, verbose=False,
                     )
                     return program.model_proto, name
                 buf = io.BytesIO()
                 torch.onnx.export(
-                    wrapper, args, buf, dynamo=False, input_names=input_names, output_names=["output"],
+                    wrapper, _example_args(info, static_shape, 1), buf, dynamo=False,
+                    input_names=input_names, output_names=["output"],
                     opset_version=opset, dynamic_axes=_torchscript_axes(info, input_names, static_shape),
                     do_constant_folding=True,
                 )
@@ -486,9 +500,9 @@ def build_onnx(
     # flag after export, which would silently flip a shared network back into train mode.
     reference = _batch_mode_reference(net) if mode == "batch" else copy.deepcopy(net).eval()
 
-    wrapper, args, input_names = _graph_io(info, graph_net, static_shape)
+    wrapper, input_names = _graph_io(info, graph_net)
     wrapper.eval()
-    model, used = _export_graph(wrapper, args, input_names, info, static_shape, opset, exporter)
+    model, used = _export_graph(wrapper, input_names, info, static_shape, opset, exporter)
     actual_opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
 
     prov = dict(info.provenance)

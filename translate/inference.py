@@ -222,13 +222,21 @@ class OnnxBackend(Backend):
         if self._static_hw and x.shape[2:] != self._static_hw:
             raise ImageError(f"this model was exported with a static size {self._static_hw[0]}x{self._static_hw[1]}; "
                              f"got {x.shape[2]}x{x.shape[3]} (resize first, or re-export without --static-shape)")
-        return self.session.run(["output"], {"input": x})[0]
+        return self._run({"input": x})
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        try:
+            return self.session.run(["output"], feeds)[0]
+        except Exception as exc:  # ORT raises its own types (InvalidArgument, RuntimeException, ...)
+            shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feeds.items())
+            msg = str(exc).split("Status Message:")[-1].strip().splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"ONNX Runtime failed on an input of shape {shapes}: {msg}") from exc
 
     def _run_latent(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         feeds = {"z": z}
         if labels is not None:
             feeds["label"] = labels
-        return self.session.run(["output"], feeds)[0]
+        return self._run(feeds)
 
     def close(self) -> None:
         """Drop the session."""
@@ -341,7 +349,8 @@ class Sampler:
 
     def __init__(self, backend: Backend, batch_size: int = 16):
         if backend.info.task != "generate":
-            raise ModelError(f"this is a {backend.info.task} model; use Translator (translate run)")
+            raise ModelError(f"this is a {backend.info.task} model, not a generate model; use Translator "
+                             "(translate run)")
         self.backend, self.batch_size = backend, max(1, int(batch_size))
 
     @property
