@@ -82,16 +82,27 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                                                                                        message=message))
 
         pool = ThreadPoolExecutor(self.stream_window, thread_name_prefix="stream")
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():  # never block forever once the response side has gone
+                try:
+                    pending.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def reader():
             try:
                 for req in request_iterator:
                     if not scope.model:
                         scope.model = req.model
-                    pending.put(pool.submit(one, req))
+                    if stop.is_set() or not put(pool.submit(one, req)):
+                        return
             except Exception as exc:  # the client went away or sent garbage
-                pending.put(exc)
-            pending.put(done)
+                put(exc)
+            put(done)
 
         threading.Thread(target=reader, name="stream-reader", daemon=True).start()
         code = grpc.StatusCode.OK
@@ -108,6 +119,7 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                 errors += resp.HasField("error")
                 yield resp
         finally:
+            stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
             scope.fields.update(items=items, item_errors=errors)
             self.observer.finish(scope, code if context.is_active() else grpc.StatusCode.CANCELLED, start, context)
