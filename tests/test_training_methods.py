@@ -13,7 +13,6 @@ from translate.checkpoint import load_checkpoint, load_generator
 from translate.cli import main
 
 
-
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny nets: one thread is faster, and on a shared 2-core box 2 threads oversubscribe badly."""

@@ -19,7 +19,8 @@ from translate.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["--device", "cpu", "--set", "tensorboard=false", "--set", "log_every=1", "--set", "n_epochs_decay=0"]
-P2P = ["--preset", "pix2pix-tiny", "--set", "netG=resnet_6blocks", "--set", "netG_kwargs={ngf: 4, norm: batch, use_dropout: true}",
+P2P = ["--preset", "pix2pix-tiny", "--set", "netG=resnet_6blocks",
+       "--set", "netG_kwargs={ngf: 4, norm: batch, use_dropout: true}",
        "--set", "load_size=36", "--set", "crop_size=32", "--set", "batch_size=2"]
 CYC = ["--preset", "cyclegan-tiny", "--set", "netG_kwargs.ngf=4", "--set", "pool_size=3", "--set", "batch_size=2"]
 
@@ -98,15 +99,21 @@ def test_sigterm_saves_exits_0_and_resumes(tmp_path):
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, capsys):
     data = make_paired(tmp_path / "data")
     run = tmp_path / "run"
-    rc = main(["train", "pix2pix", "--data", str(data), "--out", str(run), *P2P, *COMMON,
-               "--set", "lr=1e30", "--set", "max_steps=50", "--set", "ckpt_every=1", "--set", "keep_last=50"])
+    assert main(["train", "pix2pix", "--data", str(data), "--out", str(run), *P2P, *COMMON,
+                 "--set", "max_steps=2", "--set", "ckpt_every=1"]) == 0
+    capsys.readouterr()
+    good = load_checkpoint(run / "checkpoints" / "step_00000002.pt")["networks"]["G"]["state_dict"]
+    # a real divergence: resume with an absurd learning rate
+    rc = main(["train", "pix2pix", "--data", str(data), "--out", str(run), "--resume", "auto",
+               "--set", "lr=1e30", "--set", "max_steps=50"])
     err = capsys.readouterr().err
     assert rc == 1
     assert "became nan" in err or "became inf" in err
     assert "last good checkpoint is" in err
     saved = sorted((run / "checkpoints").glob("step_*.pt"))
-    assert saved and str(saved[-1]) in err
-    load_checkpoint(saved[-1])  # intact and loadable
+    assert saved[-1].name == "step_00000002.pt" and str(saved[-1]) in err
+    kept = load_checkpoint(saved[-1])["networks"]["G"]["state_dict"]  # intact, loadable, unchanged
+    assert all(torch.equal(kept[k], good[k]) for k in good)
 
 
 def test_torchrun_two_processes_hold_identical_weights(tmp_path):

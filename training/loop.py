@@ -294,6 +294,13 @@ class Trainer:
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
         self.scaler.load_state_dict(state["scaler"])
+        # the config's lr wins over the stored one (same value -> no change, so resume stays exact);
+        # this is how "resume with a lower lr" after a divergence works
+        for name, s in self.schedulers.items():
+            s.base_lrs = [self.cfg.lr] * len(s.base_lrs)
+            for g in self.method.optimizers[name].param_groups:
+                g["initial_lr"] = self.cfg.lr
+                g["lr"] = self.cfg.lr * self.method.lr_factor(int(state["step"]), self.total_steps)
         self.method.load_extra_state(state["method"])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
