@@ -16,6 +16,7 @@ import functools
 import inspect
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from translate.errors import ConfigError, UnknownArchitectureError
@@ -60,6 +61,9 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
     if init_type not in INIT_TYPES:
         raise ConfigError(f"unknown init_type {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
     for m in net.modules():
+        weight = getattr(m, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.is_meta:
+            continue  # shape-only networks (built under torch.device("meta")) hold no values to set
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             if init_type == "normal":
                 nn.init.normal_(m.weight, 0.0, init_gain)
