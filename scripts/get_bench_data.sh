@@ -204,6 +204,7 @@ if ! done_marker "$E2I"; then
   rm -rf "$E2I/items"
   "${TRANSLATE[@]}" data split "$E2I/pairs" --val 0 --test 0.1 --out "$E2I" --force --no-progress
   rm -rf "$E2I/pairs"
+  rmdir "$E2I/val"  # empty with --val 0; a present val/ would be used for validation by translate train
   mark "$E2I"
 fi
 

@@ -40,15 +40,15 @@ DATA = ROOT / "bench" / "data"
 TASKS = {
     "edges2photos": {
         "data": DATA / "edges2photos", "channels": 3,
-        "quick": {"netG": "unet_128", "load_size": 143, "crop_size": 128, "netG_kwargs.ngf": 32,
-                  "netD_kwargs.ndf": 32, "max_steps": 300},
+        "quick": {"netG": "unet_128", "load_size": 143, "crop_size": 128, "netG_kwargs.ngf": 16,
+                  "netD_kwargs.ndf": 16, "max_steps": 300},
         "full": {"max_steps": 40000},  # the paper preset: unet_256, 286 -> 256, batch 1
     },
     "edges2items": {
         "data": DATA / "fmnist" / "edges2items", "channels": 1,
         # 64 px is below the smallest U-Net's input (128): the ResNet generator of the pix2pix code base
-        "quick": {"netG": "resnet_6blocks", "load_size": 72, "crop_size": 64, "netG_kwargs.ngf": 32,
-                  "netD_kwargs.ndf": 32, "netD_kwargs.n_layers": 2, "batch_size": 4, "max_steps": 300},
+        "quick": {"netG": "resnet_6blocks", "load_size": 72, "crop_size": 64, "netG_kwargs.ngf": 16,
+                  "netD_kwargs.ndf": 16, "netD_kwargs.n_layers": 2, "batch_size": 4, "max_steps": 300},
         "full": {"netG": "resnet_6blocks", "load_size": 72, "crop_size": 64, "netD_kwargs.n_layers": 2,
                  "batch_size": 4, "max_steps": 30000},
     },
@@ -93,10 +93,10 @@ def train_pixels(task: str, size: int, limit: int) -> list[np.ndarray]:
     return out
 
 
-def feature_net(task: str, device: str):
+def feature_net(task: str, device: str, quick: bool):
     """The FD feature extractor of a task."""
     if task == "edges2items":
-        cnn, _ = classifier.load_or_train()
+        cnn, _ = classifier.load_or_train(epochs=1 if quick else 3)  # cached after the first run
         return classifier.feature_extractor(cnn)
     from translate.metrics import vgg_feature_extractor
 
@@ -119,7 +119,7 @@ def run_task(task: str, args) -> tuple[list[dict], dict]:
     pairs = test_pairs(task, size)
     if c == 1:
         pairs = [(grey(a), grey(b)) for a, b in pairs]
-    feats = feature_net(task, args.device)
+    feats = feature_net(task, args.device, args.quick)
     real = [b for _, b in pairs]
     real_feats = feats(real)
     rows, info = [], {}

@@ -18,13 +18,18 @@ trainer refuses AMP without CUDA) and only channels_last is varied.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This file is called training.py like the package it measures: replace its folder at the front of
+# sys.path (where Python puts a script's folder) by the repository root, so `import training` finds
+# the package, and append it at the end for `common`.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parents[1])] + [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 from common import percentile, print_table, time_calls, write_result  # noqa: E402
 
 # case name -> (method, preset for CPU, preset for GPU, stage); stage "gan" times SRGAN's second stage
@@ -114,6 +119,7 @@ def main() -> int:
     print_table(rows, ["method", "preset", "size_px", "batch", "amp", "channels_last", "s_per_it", "images_per_s",
                        "speedup"])
     write_result("training", {"device": args.device, "threads": args.threads, "quick": args.quick,
+                              "load_average_1_5_15": os.getloadavg(),
                               "amp_note": None if gpu else "CPU: AMP off (CUDA only)", "rows": rows})
     return 0
 
