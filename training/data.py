@@ -54,7 +54,8 @@ def load_pixels(path: Path, channels: int) -> np.ndarray:
 
 def to_tensor(px: np.ndarray) -> torch.Tensor:
     """uint8 HWC -> float32 CHW in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(px.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
+    # np.array copies: IDX arrays are read-only views
+    return torch.from_numpy(np.array(px.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
 
 
 def resize(px: np.ndarray, size: tuple[int, int], resample=PILImage.BICUBIC) -> np.ndarray:
