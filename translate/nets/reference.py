@@ -5,7 +5,8 @@ so a state_dict needs only two clean-ups: a ``module.`` prefix (saved from DataP
 removed, and the InstanceNorm running statistics that old versions stored (``running_mean``,
 ``running_var``, ``num_batches_tracked`` on instance-norm layers, from when its InstanceNorm
 tracked running stats) are dropped: the reference itself deletes them at test time, and
-instance norm here always uses per-image statistics. Nothing else is renamed.
+instance norm here always uses per-image statistics. Batch-norm ``num_batches_tracked`` counters
+that files from PyTorch < 0.4.1 lack are added as 0. Nothing else is renamed.
 """
 
 from __future__ import annotations
@@ -61,6 +62,24 @@ def drop_instance_norm_stats(
     return kept, dropped
 
 
+def fill_batches_tracked(
+    state_dict: dict[str, torch.Tensor], net: nn.Module
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Add ``num_batches_tracked`` = 0 for batch-norm layers whose file lacks it (PyTorch < 0.4.1 files).
+
+    The counter only matters for ``momentum=None`` (cumulative averages), which these nets never use.
+    Returns (state_dict with the keys added, added keys).
+    """
+    out, added = dict(state_dict), []
+    for name, m in net.named_modules():
+        key = f"{name}.num_batches_tracked"
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and key not in out \
+                and f"{name}.running_mean" in out:
+            out[key] = torch.tensor(0, dtype=torch.long)
+            added.append(key)
+    return out, added
+
+
 def compare_state_dict(
     state_dict: dict[str, torch.Tensor], net: nn.Module
 ) -> tuple[list[str], list[str], list[str]]:
@@ -78,6 +97,7 @@ def compare_state_dict(
 
 def _fits(state_dict: dict[str, torch.Tensor], net: nn.Module) -> bool:
     kept, _ = drop_instance_norm_stats(state_dict, net)
+    kept, _ = fill_batches_tracked(kept, net)
     return not any(compare_state_dict(kept, net))
 
 
@@ -118,11 +138,14 @@ def load_reference_state_dict(
 ) -> list[str]:
     """Load a reference-layout ``state_dict`` into ``net`` strictly; return the dropped stat keys.
 
+    Batch-norm ``num_batches_tracked`` counters missing from very old files are added as 0.
+
     Raises CheckpointError naming a few missing / unexpected / mis-shaped keys and, when the
     weights fit other options, the ``--arch/--norm/--no-dropout`` to use instead.
     """
     state_dict = strip_wrapper_prefix(state_dict)
     kept, dropped = drop_instance_norm_stats(state_dict, net)
+    kept, _ = fill_batches_tracked(kept, net)
     missing, unexpected, mismatched = compare_state_dict(kept, net)
     if missing or unexpected or mismatched:
         lines = [f"{source} does not fit {arch or type(net).__name__} with these options:"]
