@@ -1,7 +1,7 @@
 """Reading state_dicts of the public pytorch-CycleGAN-and-pix2pix project into our networks.
 
 Our ResnetGenerator / UnetGenerator / PatchDiscriminator share that project's parameter names,
-so a state_dict needs only two clean-ups: a ``module.`` prefix (saved from DataParallel) is
+so a state_dict needs only small clean-ups: a ``module.`` prefix (saved from DataParallel) is
 removed, and the InstanceNorm running statistics that old versions stored (``running_mean``,
 ``running_var``, ``num_batches_tracked`` on instance-norm layers, from when its InstanceNorm
 tracked running stats) are dropped: the reference itself deletes them at test time, and
