@@ -334,3 +334,34 @@ def test_checkpoint_model_and_direction(tmp_path, capsys):
     assert not np.array_equal(ab, ba)
     backend = TorchBackend.from_checkpoint(ckpt, direction="BtoA", device="cpu")
     assert np.array_equal(ba, apply_model(backend, read_image(src), backend.info).pixels)
+
+
+def test_interrupt_drops_queued_work_and_leaves_no_thread_behind():
+    """Ctrl-C (KeyboardInterrupt in the consuming thread) stops the pipeline before run_pipeline re-raises."""
+    import threading
+
+    from translate.batch import Job, run_pipeline
+
+    class Slow:
+        concurrency = 1
+
+        def load(self, path):
+            return path.name
+
+        def __call__(self, payload):
+            threading.Event().wait(0.01)  # like a model call: releases the GIL
+            return payload
+
+    jobs = [Job(Path(f"in/{i}.png"), Path(f"{i}.png"), Path(f"out/{i}.png"), "png") for i in range(200)]
+    written = []
+
+    def interrupt(outcome):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(jobs, Slow(), lambda img, job: written.append(job), jobs_n=2, on_outcome=interrupt)
+    for t in threading.enumerate():
+        if t.name.startswith("batch-"):
+            t.join(timeout=2)
+            assert not t.is_alive(), t.name
+    assert 1 <= len(written) <= 10  # the file in hand is finished, queued files are dropped

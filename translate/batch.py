@@ -374,8 +374,12 @@ def run_pipeline(jobs: list[Job], processor: Processor, write: Callable[[Any, Jo
                 result.done += 1
             if on_outcome is not None:
                 on_outcome(outcome)
-    except BaseException:  # Ctrl-C: let in-flight writes finish or vanish (atomic), then re-raise
+    except BaseException:
+        # Ctrl-C: queued files are dropped, and the file each worker holds is finished (or its
+        # write never renamed into place) before we return; a process that exits while a worker
+        # is inside ONNX Runtime / torch would abort instead of exiting cleanly.
         stop.set()
+        q_written.get()  # a second Ctrl-C here interrupts the wait itself
         raise
     q_written.get()  # every stage has exited: no thread touches the output folder any more
     return result
@@ -413,10 +417,20 @@ def run_batch(input_spec: str, out_dir: str | os.PathLike, processor: Processor,
         write_image(img, target, fmt=f)
 
     start = time.perf_counter()
+    # tqdm shows images/s and the ETA; the failure count rides along so a bad run shows early
     bar = tqdm(total=len(todo), unit="img", disable=(None if progress is None else not progress), dynamic_ncols=True)
+    failures = 0
+
+    def tick(outcome: _Outcome) -> None:
+        nonlocal failures
+        if outcome.error is not None:
+            failures += 1
+            bar.set_postfix(failed=failures, refresh=False)
+        bar.update(1)
+
     try:
-        result = run_pipeline(todo, processor, write, jobs_n=jobs, fail_fast=fail_fast,
-                              on_outcome=lambda _o: bar.update(1), skip_if=alpha_result_exists)
+        result = run_pipeline(todo, processor, write, jobs_n=jobs, fail_fast=fail_fast, on_outcome=tick,
+                              skip_if=alpha_result_exists)
     finally:
         bar.close()
     result.skipped += len(all_jobs) - len(todo)

@@ -10,6 +10,7 @@ Exit codes: 0 every file done (or skipped), 1 some failed, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DEFAULT_TILE = 512  # output-side pixels per tile: bounds memory whatever the input size
@@ -115,6 +116,10 @@ def main(args: argparse.Namespace) -> int:
         result = run_batch(args.input, args.output, processor, fmt=args.format, recursive=args.recursive,
                            overwrite=args.overwrite, fail_fast=args.fail_fast, jobs=args.jobs,
                            progress=False if args.no_progress else None)
+    except KeyboardInterrupt:
+        print("stopped: every output written so far is complete (atomic writes); run the same command again "
+              "to continue where it stopped", file=sys.stderr)
+        raise
     finally:
         processor.close()
     for failure in result.failed:
