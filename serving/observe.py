@@ -49,8 +49,11 @@ class RequestScope:
 class RequestObserver:
     """Wraps handler bodies: sets up :class:`Call`, maps errors to status codes, records metrics + log."""
 
-    def __init__(self, metrics) -> None:
+    def __init__(self, metrics, known_model: Callable[[str], bool] | None = None) -> None:
         self.metrics = metrics
+        # Metric labels only carry names of models that exist: a client sending random names
+        # must not grow the label set without bound.
+        self.known_model = known_model or (lambda name: True)
 
     def begin(self, method: str, context: grpc.ServicerContext) -> RequestScope:
         """Request id, deadline and cancellation hook for a new RPC."""
@@ -67,10 +70,11 @@ class RequestObserver:
     def finish(self, scope: RequestScope, code: grpc.StatusCode, start: float, context, message: str = "") -> None:
         """Record metrics and write the request's JSON log line."""
         latency = time.monotonic() - start
-        model = scope.model or "-"
+        model = scope.model[:128] or "-"
         if self.metrics is not None:
-            self.metrics.requests.labels(scope.method, model, code.name).inc()
-            self.metrics.latency.labels(scope.method, model).observe(latency)
+            label = model if model == "-" or self.known_model(model) else "(unknown)"
+            self.metrics.requests.labels(scope.method, label, code.name).inc()
+            self.metrics.latency.labels(scope.method, label).observe(latency)
         line = {"ts": round(time.time(), 3), "request_id": scope.request_id, "method": scope.method, "model": model,
                 "code": code.name, "latency_ms": round(latency * 1000, 2), "peer": context.peer()}
         if message:

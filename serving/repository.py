@@ -193,38 +193,46 @@ class ModelRepository:
         with self._lock:
             rec = self._records.setdefault(name, ModelRecord(name))
             rec.versions = sorted(versions)
-        newest = max(versions)
         cur = rec.current
-        if cur is not None and cur.version == newest:
-            return
-        path = versions[newest]
+        # The newest version that loads wins; older ones are tried only while nothing serves yet
+        # (a broken new file never replaces a working version).
+        for version in sorted(versions, reverse=True):
+            if cur is not None and version <= cur.version:
+                return
+            if self._try_version(rec, version, versions[version]):
+                return
+        if rec.current is None and rec.state != UNAVAILABLE:
+            with self._lock:
+                rec.state = UNAVAILABLE
+            self._changed(name, False)
+
+    def _try_version(self, rec: ModelRecord, version: int, path: Path) -> bool:
+        """Load ``version`` and switch to it; False (and the error recorded) if it does not load."""
         try:
             stamp = (path.stat().st_mtime, path.stat().st_size)
         except OSError:
-            return
-        if rec.failed.get(newest) == stamp:
-            return  # already failed on this exact file; retried when it changes
+            return False
+        if rec.failed.get(version) == stamp:
+            return False  # already failed on this exact file; retried when it changes
         try:
-            loaded = self._load(name, newest, path)
+            loaded = self._load(rec.name, version, path)
         except Exception as exc:  # any failure marks this model, never the server
-            rec.failed[newest] = stamp
-            log.error("model %s version %d failed to load from %s: %s", name, newest, path, exc)
+            rec.failed[version] = stamp
+            log.error("model %s version %d failed to load from %s: %s", rec.name, version, path, exc)
             rel = str(path.relative_to(self.root))  # clients see repository-relative paths only
-            msg = f"version {newest} failed to load from {rel}: {str(exc).replace(str(path), rel)}"
             with self._lock:
-                rec.error = msg
-                if rec.current is None:
-                    rec.state = UNAVAILABLE
-            if rec.current is None:
-                self._changed(name, False)
-            return
+                rec.error = f"version {version} failed to load from {rel}: {str(exc).replace(str(path), rel)}"
+            return False
         with self._lock:  # the atomic switch
             old, rec.current = rec.current, loaded
-            rec.state, rec.error = READY, ""
+            rec.state = READY
+            if version == max(rec.versions):
+                rec.error = ""  # older failures no longer matter
             if old is not None:
                 self._retire(old)
-        log.info("model %s version %d is serving (%s, %s)", name, newest, loaded.info.family, loaded.info.task)
-        self._changed(name, True)
+        log.info("model %s version %d is serving (%s, %s)", rec.name, version, loaded.info.family, loaded.info.task)
+        self._changed(rec.name, True)
+        return True
 
     def _retire(self, old: ModelVersion) -> None:
         """Mark ``old`` for unloading; close now if idle (caller holds the lock)."""
@@ -266,6 +274,11 @@ class ModelRepository:
         """Snapshot of every model, sorted by name."""
         with self._lock:
             return [self._records[k] for k in sorted(self._records)]
+
+    def has_model(self, name: str) -> bool:
+        """True if ``name`` is a model directory of the repository (loaded or not)."""
+        with self._lock:
+            return name in self._records
 
     def record(self, name: str) -> ModelRecord:
         """The record of ``name``; NOT_FOUND lists the models there are."""

@@ -115,7 +115,7 @@ class InferenceServer:
                              max_queue=config.max_queue, tile_size=config.tile_size,
                              tile_above_pixels=config.tile_above_pixels)
         self.engine = InferenceEngine(self.repository, self.batcher, self.limits)
-        self.observer = RequestObserver(self.metrics)
+        self.observer = RequestObserver(self.metrics, known_model=self.repository.has_model)
         interceptors = []
         self.auth = TokenAuthInterceptor(load_tokens(config.auth_tokens)) if config.auth_tokens else None
         if self.auth is not None:

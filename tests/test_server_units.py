@@ -133,3 +133,25 @@ def test_many_threads_one_batcher_all_correct():
         t.join(10)
     b.close()
     assert all(np.array_equal(results[i], np.full((1, 3), 2 * i, np.float32)) for i in range(32))
+
+
+def test_repository_falls_back_to_an_older_version_and_reports_the_broken_one(tmp_path):
+    from serving_fixtures import tiny_translator
+
+    from serving.repository import ModelRepository
+
+    tiny_translator(tmp_path / "m" / "1" / "model.onnx")
+    (tmp_path / "m" / "2").mkdir()
+    (tmp_path / "m" / "2" / "model.onnx").write_bytes(b"half-copied")
+    changes = []
+    repo = ModelRepository(tmp_path, on_change=lambda name, ok: changes.append((name, ok)))
+    repo.poll()
+    rec = repo.record("m")
+    assert rec.state == "READY" and rec.current.version == 1 and changes == [("m", True)]
+    assert rec.error.startswith("version 2 failed to load from m/2/model.onnx")
+    repo.poll()  # the same broken file is not retried on every scan
+    assert changes == [("m", True)]
+    tiny_translator(tmp_path / "m" / "2" / "model.onnx", seed=3)  # fixed: picked up on the next scan
+    repo.poll()
+    assert rec.current.version == 2 and rec.error == ""
+    repo.close()
