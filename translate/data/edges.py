@@ -101,11 +101,14 @@ def _blur3(x: np.ndarray) -> np.ndarray:
 def thin_edges(prob: np.ndarray) -> np.ndarray:
     """Non-maximum suppression: True where ``prob`` [H, W] is a maximum across the local edge direction.
 
-    The gradient of the (lightly smoothed) map points across the edge; its angle is rounded to
+    The gradient of the smoothed map points across the edge; its angle is rounded to
     0/45/90/135 degrees and a pixel survives when it is >= both neighbours along that direction.
     The one-pixel image border is cleared because HED responds to the border itself.
     """
-    gy, gx = np.gradient(_blur3(prob.astype(np.float32)))
+    smooth = prob.astype(np.float32)
+    for _ in range(3):  # ~ Gaussian sigma 1.2: a steadier direction on HED's flat-topped ridges (fewer gaps)
+        smooth = _blur3(smooth)
+    gy, gx = np.gradient(smooth)
     direction = ((np.rad2deg(np.arctan2(gy, gx)) % 180 + 22.5) // 45).astype(np.int64) % 4
     h, w = prob.shape
     padded = np.pad(prob, 1, mode="edge")
