@@ -31,12 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which generator of a CycleGAN checkpoint (required there); with an .onnx file or "
                         "--server it is checked against the model's direction")
     p.add_argument("--format", default="png", choices=("png", "jpg", "webp", "same"),
-                   help="output format (default png). 'same' keeps PNG/JPEG/WebP inputs' format, PNG for others; "
-                        "a result with alpha is always written as PNG when the format cannot hold alpha")
+                   help="output format (default png). 'same' keeps the input's format (by its suffix: PNG, JPEG, "
+                        "WebP, BMP, TIFF; PNG for others); a result with alpha is written as PNG when the format "
+                        "cannot hold alpha (JPEG, BMP)")
     p.add_argument("--tile", type=int, default=None,
                    help=f"process images larger than N pixels (a side) in N x N tiles with blended overlaps; "
-                        f"default {DEFAULT_TILE} for translators and {DEFAULT_TILE}/scale for super-resolvers; "
-                        "0 = never tile")
+                        f"default {DEFAULT_TILE} for translators and {DEFAULT_TILE}/scale (at least 64) for "
+                        "super-resolvers, so memory stays bounded; 0 = never tile")
     p.add_argument("--tile-overlap", type=int, default=None, metavar="M",
                    help=f"overlap between tiles in input pixels (default {DEFAULT_OVERLAP}, /scale for SR)")
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="tiles per model call (default 4)")
