@@ -121,6 +121,8 @@ def test_usage_errors(tmp_path, repo, capsys):
     assert _gen("--model", faces, "--seeds", "9-3", "-o", tmp_path) == 2
     assert "reversed range" in capsys.readouterr().err
     assert _gen("--model", faces, "--interpolate", "1", "-o", tmp_path) == 2
+    assert _gen("--model", faces, "--count", "2000", "--grid", tmp_path / "g.png", "-o", tmp_path) == 2
+    assert "at most 1024" in capsys.readouterr().err
     assert _gen("--model", faces, "--seeds", "1", "--truncation", "0", "-o", tmp_path) == 2
     assert _gen("--model", repo / "photo2art/1/model.onnx", "--seeds", "1", "-o", tmp_path) == 2
     assert "translate run" in capsys.readouterr().err

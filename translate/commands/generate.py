@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 CHUNK = 64  # latents per model call: memory stays bounded however many seeds are asked for
+GRID_MAX = 1024  # a contact grid is held in memory as one image: keep it to a size a viewer opens
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -103,6 +104,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         pair = None
         seeds = parse_seeds(args.seeds) if args.seeds is not None else seeds_from_count(args.count, args.seed)
+    if args.grid is not None and len(seeds) > GRID_MAX:
+        raise ConfigError(f"--grid takes at most {GRID_MAX} images (asked for {len(seeds)}); "
+                          "generate the grid from a shorter --seeds list")
     if args.server is None and not Path(args.model).exists():
         raise ConfigError(f"model {args.model!r} not found; give an .onnx file or a checkpoint "
                           "(or a model name together with --server ADDR)")
