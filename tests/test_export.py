@@ -60,8 +60,8 @@ def test_every_family_exports_and_matches_pytorch(tmp_path, family):
 
 def test_dynamo_exporter_gives_dynamic_height_and_width(tmp_path):
     ckpt = make_tiny_checkpoint("srgan", tmp_path / "c.pt")
-    report = export_onnx(ckpt, tmp_path / "m.onnx", exporter="dynamo")
-    assert report.exporter == "dynamo" and report.opset == 18 and report.max_abs_err < 1e-4
+    report = export_onnx(ckpt, tmp_path / "m.onnx", exporter="dynamo", verify=False)  # checked below
+    assert report.exporter == "dynamo" and report.opset == 18
     sess = _session(tmp_path / "m.onnx")
     net, _ = load_generator(ckpt)
     for shape in [(1, 3, 20, 24), (3, 3, 33, 17)]:  # two sizes and batches in one session
@@ -115,9 +115,9 @@ def test_conditional_generator_triton_config(tmp_path):
 
 def test_batchnorm_modes_differ_and_each_matches_its_reference(tmp_path):
     ckpt = make_tiny_checkpoint("pix2pix", tmp_path / "c.pt")
-    r_run = export_onnx(ckpt, tmp_path / "running.onnx", batchnorm_mode="running", **FAST)
+    export_onnx(ckpt, tmp_path / "running.onnx", batchnorm_mode="running", verify=False, **FAST)  # checked below
     r_bat = export_onnx(ckpt, tmp_path / "batch.onnx", batchnorm_mode="batch", **FAST)
-    assert r_run.passed and r_bat.passed
+    assert r_bat.passed and r_bat.info.batchnorm_mode == "batch"
     assert read_onnx_info(tmp_path / "batch.onnx").batchnorm_mode == "batch"
     assert read_onnx_info(tmp_path / "running.onnx").batchnorm_mode == "running"
     net, _ = load_generator(ckpt)
@@ -183,11 +183,15 @@ def test_existing_file_needs_force_and_unwritable_destination(tmp_path):
 
 
 def test_cli_export_and_errors(tmp_path, capsys):
-    ckpt = make_tiny_checkpoint("cyclegan", tmp_path / "c.pt")
-    assert main(["export", str(ckpt), "-o", str(tmp_path / "g.onnx"), "--exporter", "torchscript"]) == 0
+    sr = make_tiny_checkpoint("srgan", tmp_path / "sr.pt")
+    assert main(["export", str(sr), "-o", str(tmp_path / "sr.onnx"), "--exporter", "torchscript"]) == 0
     out = capsys.readouterr().out
-    assert "PASS" in out and "max abs err" in out
+    assert "PASS" in out and "max abs err" in out and "PSNR" in out
+    ckpt = make_tiny_checkpoint("cyclegan", tmp_path / "c.pt")
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "g.onnx"), "--exporter", "torchscript",
+                 "--no-verify"]) == 0
     assert (tmp_path / "g-AtoB.onnx").is_file() and (tmp_path / "g-BtoA.onnx").is_file()  # default: both
+    assert "not verified" in capsys.readouterr().out
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"PK\x03\x04 this is not a checkpoint")
     assert main(["export", str(bad), "-o", str(tmp_path / "x.onnx")]) == 1

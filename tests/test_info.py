@@ -39,6 +39,7 @@ def test_checkpoint_description(tmp_path, capsys):
 def test_onnx_metadata_round_trip(tmp_path, capsys):
     ckpt = make_tiny_checkpoint("dcgan", tmp_path / "c.pt")
     (report,) = export_to_repository(ckpt, tmp_path / "m", "digits", verify=False, exporter="torchscript")
+    assert _info_json(capsys, tmp_path / "m" / "digits")["path"].endswith("digits/1/model.onnx")  # newest version
     d = _info_json(capsys, tmp_path / "m" / "digits" / "1")  # a version directory works too
     assert d["kind"] == "onnx" and d["opset"] == 18
     info = d["model_info"]

@@ -72,7 +72,7 @@ class CheckResult:
     def line(self) -> str:
         """One human-readable line."""
         psnr = "inf" if math.isinf(self.psnr) else f"{self.psnr:.1f}"
-        return (f"{self.name:<28s} in {str(list(self.input_shape)):<20s} out {str(list(self.output_shape)):<20s} "
+        return (f"{self.name:<44s} in {str(list(self.input_shape)):<18s} out {str(list(self.output_shape)):<18s} "
                 f"max abs err {self.max_abs_err:.2e}  PSNR {psnr} dB")
 
 
@@ -360,7 +360,9 @@ def check_sizes(info: ModelInfo, static_shape: tuple[int, int] | None) -> list[t
     if info.task == "super_resolve":
         return [(48, 48), (37, 45)]
     m = info.pad_multiple
-    a = m * max(1, math.ceil(64 / m))
+    # the training crop size when known (what the network saw), at least 64 px, at most 512
+    base = min(max(64, info.image_size or 0), 512)
+    a = m * max(1, math.ceil(base / m))
     return [(a, a), (a + m // 2 + 1, a + 3)]
 
 

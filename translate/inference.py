@@ -136,8 +136,8 @@ class Backend(ABC):
 
 def gpu_present() -> bool:
     """True only when a CUDA GPU is really usable (device files exist and torch sees one)."""
-    if not any(Path("/dev").glob("nvidia[0-9]*")) and not os.environ.get("TRANSLATE_ASSUME_GPU"):
-        return False  # no driver device: skip importing CUDA at all
+    if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():  # dxg: WSL2
+        return False  # no GPU device node: do not even initialise CUDA
     try:
         import torch
 

@@ -146,15 +146,17 @@ def main(args: argparse.Namespace) -> int:
     from translate.errors import ModelError
 
     path = Path(args.model)
-    if path.is_dir() and (path / "model.onnx").is_file():
-        path = path / "model.onnx"
+    if path.is_dir():  # MODELS/NAME/VERSION, or MODELS/NAME (its newest version)
+        versions = sorted(int(v.name) for v in path.iterdir() if v.name.isdigit() and (v / "model.onnx").is_file())
+        if (path / "model.onnx").is_file():
+            path = path / "model.onnx"
+        elif versions:
+            path = path / str(versions[-1]) / "model.onnx"
+        else:
+            raise ModelError(f"{path} is a directory without model.onnx or numbered versions holding one")
     if not path.exists():
         raise ModelError(f"{path} does not exist")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    # a torch checkpoint is a zip file ("PK"); anything else named .onnx is read as ONNX
-    d = describe_onnx(path) if path.suffix == ".onnx" or (head[:2] != b"PK" and path.suffix != ".pt") \
-        else describe_checkpoint(path)
+    d = describe_onnx(path) if path.suffix == ".onnx" else describe_checkpoint(path)
     if args.json:
         print(json.dumps(d, indent=2, default=str))
     else:
