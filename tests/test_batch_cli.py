@@ -163,6 +163,12 @@ def test_all_good_exits_zero_and_format_rules(tmp_path, translator, capsys):
     _pil((19, 23), "RGBA").save(src / "b.png")
     assert _run("--model", translator, "-i", src, "-o", tmp_path / "same", "--format", "same") == 0
     assert _outputs(tmp_path / "same") == ["a.jpg", "b.png"]  # JPEG stays JPEG
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    capsys.readouterr()
+    # a finished batch is planned before any model is loaded, so it needs none
+    assert _run("--model", broken, "-i", src, "-o", tmp_path / "same", "--format", "same") == 0
+    assert "done 0, skipped 2, failed 0" in capsys.readouterr().out
     assert _run("--model", translator, "-i", src, "-o", tmp_path / "jpg", "--format", "jpg") == 0
     # b.png has alpha: JPEG cannot hold it, so it is written as PNG instead of being flattened
     assert _outputs(tmp_path / "jpg") == ["a.jpg", "b.png"]

@@ -386,28 +386,48 @@ def run_pipeline(jobs: list[Job], processor: Processor, write: Callable[[Any, Jo
 
 
 # ---------------------------------------------------------------- the whole batch
-def run_batch(input_spec: str, out_dir: str | os.PathLike, processor: Processor, *, fmt: str = "png",
-              recursive: bool = False, overwrite: bool = False, fail_fast: bool = False, jobs: int = 2,
-              progress: bool | None = None) -> BatchResult:
-    """Translate every input of ``input_spec`` into ``out_dir``; the whole of ``translate run`` minus argparse.
+@dataclass
+class BatchPlan:
+    """Every job of a batch and whether its output is already there (see :meth:`Job.finished`)."""
+
+    jobs: list[Job]
+    state: dict[Job, bool | None]
+
+    @property
+    def todo(self) -> list[Job]:
+        """Jobs still to run (including those whose alpha fallback file must be checked)."""
+        return [j for j in self.jobs if self.state[j] is not True]
+
+
+def plan_batch(input_spec: str | os.PathLike, out_dir: str | os.PathLike, *, fmt: str = "png",
+               recursive: bool = False, overwrite: bool = False) -> BatchPlan:
+    """Discover inputs, map them to outputs and look for finished ones; no model is needed yet.
+
+    Raises ConfigError (a usage error) for a missing input, an input without files, or an
+    output path that is a file.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output {out_dir} exists and is not a folder; -o takes a folder")
+    jobs = plan_jobs(discover_inputs(input_spec, recursive=recursive, exclude=out_dir), out_dir, fmt)
+    return BatchPlan(jobs, {j: (False if overwrite else j.finished()) for j in jobs})
+
+
+def run_plan(plan: BatchPlan, processor: Processor, *, fail_fast: bool = False, jobs: int = 2,
+             progress: bool | None = None) -> BatchResult:
+    """Run the unfinished jobs of ``plan`` through ``processor`` and write their results atomically.
 
     ``processor`` turns a file into a translated ``translate.images.Image`` (local model or
-    server). Finished outputs are skipped unless ``overwrite``. ``progress=None`` shows the bar
-    only on a terminal.
+    server). ``progress=None`` shows the bar only on a terminal.
     """
     from tqdm import tqdm
 
     from translate.images import read_image, write_image
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output {out_dir} exists and is not a folder; -o takes a folder")
-    all_jobs = plan_jobs(discover_inputs(input_spec, recursive=recursive, exclude=out_dir), out_dir, fmt)
-    state = {j: (False if overwrite else j.finished()) for j in all_jobs}
-    todo = [j for j in all_jobs if state[j] is not True]
+    todo = plan.todo
 
     def alpha_result_exists(job: Job) -> bool:  # only for jobs whose alpha fallback file exists
-        return state[job] is None and read_image(job.src).alpha is not None
+        return plan.state[job] is None and read_image(job.src).alpha is not None
 
     def write(img, job: Job) -> None:
         target, f = job.out, job.fmt
@@ -433,6 +453,14 @@ def run_batch(input_spec: str, out_dir: str | os.PathLike, processor: Processor,
                               skip_if=alpha_result_exists)
     finally:
         bar.close()
-    result.skipped += len(all_jobs) - len(todo)
+    result.skipped += len(plan.jobs) - len(todo)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def run_batch(input_spec: str | os.PathLike, out_dir: str | os.PathLike, processor: Processor, *,
+              fmt: str = "png", recursive: bool = False, overwrite: bool = False, fail_fast: bool = False,
+              jobs: int = 2, progress: bool | None = None) -> BatchResult:
+    """:func:`plan_batch` + :func:`run_plan`: the whole of ``translate run`` minus argparse and model loading."""
+    plan = plan_batch(input_spec, out_dir, fmt=fmt, recursive=recursive, overwrite=overwrite)
+    return run_plan(plan, processor, fail_fast=fail_fast, jobs=jobs, progress=progress)

@@ -103,9 +103,15 @@ def tiling_for(scale: int, tile: int | None, overlap: int | None) -> tuple[int |
 
 def main(args: argparse.Namespace) -> int:
     """Run the batch and print failures and the summary line; returns the exit code."""
-    from translate.batch import run_batch
+    from translate.batch import BatchResult, plan_batch, run_plan
 
     _check_usage(args)
+    # Inputs first: a typo in -i is reported at once, and a finished batch needs no model at all.
+    plan = plan_batch(args.input, args.output, fmt=args.format, recursive=args.recursive, overwrite=args.overwrite)
+    if not plan.todo:
+        result = BatchResult(skipped=len(plan.jobs))
+        print(result.summary())
+        return result.exit_code
     if args.server is not None:
         processor = RemoteTranslate.connect(args.server, args.model, tls_ca=args.tls_ca, token_file=args.token_file,
                                             direction=args.direction, tile=args.tile, overlap=args.tile_overlap,
@@ -114,9 +120,8 @@ def main(args: argparse.Namespace) -> int:
         processor = LocalTranslate.load_model(args.model, direction=args.direction, device=args.device,
                                               tile=args.tile, overlap=args.tile_overlap, batch_size=args.batch_size)
     try:
-        result = run_batch(args.input, args.output, processor, fmt=args.format, recursive=args.recursive,
-                           overwrite=args.overwrite, fail_fast=args.fail_fast, jobs=args.jobs,
-                           progress=False if args.no_progress else None)
+        result = run_plan(plan, processor, fail_fast=args.fail_fast, jobs=args.jobs,
+                          progress=False if args.no_progress else None)
     except KeyboardInterrupt:
         print("stopped: every output written so far is complete (atomic writes); run the same command again "
               "to continue where it stopped", file=sys.stderr)
@@ -205,6 +210,9 @@ class RemoteTranslate:
             client.close()
             raise
         tile, overlap = tiling_for(desc.scale or 1, tile, overlap)
+        if tile and overlap == 0:  # on the wire 0 means "the server's default"
+            client.close()
+            raise ConfigError("--tile-overlap 0 cannot be sent to a server (0 means its default there); use >= 1")
         return cls(client, model, tile=tile, overlap=overlap, jobs=jobs)
 
     def load(self, path: Path) -> bytes:
