@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image as PILImage
 
 from training.config import load_config, parse_set, presets_for
@@ -84,6 +85,43 @@ def test_broken_dataset_is_refused_with_a_list(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 1 and "problem(s)" in err and "001.png" in err and "--skip-bad" in err
     assert not (tmp_path / "run" / "checkpoints").exists()
+    make_paired(tmp_path / "good", n=2, size=40, side_by_side=False)
+    for side in "AB":
+        for f in (tmp_path / "good" / side).iterdir():
+            f.rename(root / side / f"good_{f.name}")
+    rc = main(["train", "pix2pix", "--data", str(root), "--out", str(tmp_path / "run"), "--preset", "pix2pix-tiny",
+               "--skip-bad", "--device", "cpu", "--set", "netG=resnet_6blocks", "--set", "load_size=36",
+               "--set", "crop_size=32", "--set", "max_steps=1", "--set", "tensorboard=false"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "--skip-bad: skipping 5 file(s)" in err
+
+
+def test_health_monitor_names_what_it_saw():
+    from training.health import D_PATIENCE, HealthMonitor
+
+    mon = HealthMonitor("vanilla")
+    real = torch.rand(4, 3, 8, 8) * 2 - 1
+    msgs = mon.check(10, {}, torch.full((4, 3, 8, 8), -0.99), real)
+    assert any("near-constant" in m and "lower lr" in m for m in msgs)
+    same = torch.rand(1, 3, 8, 8).repeat(4, 1, 1, 1) * 2 - 1
+    assert any("mode collapse" in m for m in HealthMonitor().check(11, {}, same, real))
+    for i in range(D_PATIENCE):
+        msgs = mon.check(20 + i, {"D_real": 6.0, "D_fake": -6.0}, real, real)
+    assert any("discriminator has won" in m for m in msgs)
+
+
+def test_image_pool_mixes_past_fakes_and_round_trips():
+    from training.pool import ImagePool
+
+    pool = ImagePool(4)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling up: returns the new images
+    torch.manual_seed(0)
+    out = pool.query(torch.full((8, 1, 1, 1), 9.0))
+    assert (out != 9.0).any() and (out == 9.0).any()  # some stored fakes came back
+    clone = ImagePool(0)
+    clone.load_state_dict(pool.state_dict())
+    assert clone.size == 4 and all(torch.equal(a, b) for a, b in zip(clone.images, pool.images))
 
 
 def test_unpaired_check_reports_missing_domain(tmp_path):

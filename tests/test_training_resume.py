@@ -39,7 +39,8 @@ def _weights(path):
     return {f"{n}.{k}": v for n, e in ckpt["networks"].items() for k, v in e["state_dict"].items()}, ckpt
 
 
-@pytest.mark.parametrize("method,data_fn,args", [("pix2pix", make_paired, P2P), ("cyclegan", make_unpaired, CYC)])
+@pytest.mark.parametrize("method,data_fn,args", [("pix2pix", make_paired, [*P2P, "--set", "ema_decay=0.9"]),
+                                                  ("cyclegan", make_unpaired, CYC)])
 def test_resume_is_bitwise_exact(tmp_path, method, data_fn, args):
     """7 steps straight == 3 steps, then resume from that checkpoint (mid-epoch), 4 more (crossing an epoch)."""
     data = data_fn(tmp_path / "data", seed=1)
@@ -56,6 +57,9 @@ def test_resume_is_bitwise_exact(tmp_path, method, data_fn, args):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+    for name, ema in ca["ema"].items():  # generator EMA resumes exactly too
+        assert all(torch.equal(v, cb["ema"][name][k]) for k, v in ema.items())
+    assert bool(ca["ema"]) == (method == "pix2pix")
     sa, sb = ca["training_state"], cb["training_state"]
     for name in sa["optimizers"]:
         for pid, st in sa["optimizers"][name]["state"].items():

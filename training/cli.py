@@ -74,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:  # the resolved config goes next to the results before any compute
         atomic_write_bytes(run_dir / "config.yaml", lambda f: f.write(config_to_yaml(cfg).encode()))
-    problems = check_dataset(args.data, args.method)
+    # SR crops are cut without resizing, so HR images must hold a whole crop
+    problems = check_dataset(args.data, args.method, min_size=cfg.hr_size if cfg.method == "srgan" else None)
     exclude: set = set()
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems[:50])
