@@ -186,6 +186,11 @@ def test_all_good_exits_zero_and_format_rules(tmp_path, translator, capsys):
     assert _run("--model", translator, "-i", single, "-o", tmp_path / "one") == 0
     assert _outputs(tmp_path / "one") == ["a.png"]
     assert "done 1, skipped 0, failed 0" in capsys.readouterr().out
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation "rotate 90 CW": stored 21x17, shown 17x21
+    _pil((21, 17), "RGB").save(tmp_path / "phone.jpg", exif=exif)
+    assert _run("--model", translator, "-i", tmp_path / "phone.jpg", "-o", tmp_path / "rot") == 0
+    assert _pixels(tmp_path / "rot" / "phone.png").shape == (21, 17, 3)  # upright, as a viewer shows it
 
 
 @pytest.mark.parametrize("argv, message", [
