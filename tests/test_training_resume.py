@@ -141,7 +141,8 @@ def test_torchrun_two_processes_hold_identical_weights(tmp_path):
         open({str(tmp_path)!r} + f"/hash{{rank}}", "w").write(h.hexdigest() + " " + str(t.world))
     """))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     h0, h1 = (tmp_path / "hash0").read_text(), (tmp_path / "hash1").read_text()

@@ -377,6 +377,8 @@ class Trainer:
                 print(f"resumed from {resume_path} at step {self.step}", flush=True)
         elif self.resume and self.resume != "auto":
             raise CheckpointError(f"--resume {self.resume}: no such checkpoint")
+        elif self.resume == "auto" and self.rank == 0:
+            print(f"--resume auto: no checkpoint in {self.ckpt_dir()}; starting from step 0", flush=True)
         self._broadcast_params()
         self._install_signals()
         from training.monitor import RunMonitor

@@ -72,7 +72,7 @@ class RunMonitor:
 
             self.tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=trainer.step or None)
         self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=cfg.method, unit="it",
-                        dynamic_ncols=True, mininterval=1.0, file=sys.stderr)
+                        dynamic_ncols=True, mininterval=1.0, file=sys.stderr, disable=None)  # off when not a TTY
         self.t0, self.s0 = time.time(), trainer.step
         self.warning = ""
         self.closed = False
