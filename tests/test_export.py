@@ -200,3 +200,20 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert "--name" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="bad.pt"):
         export_onnx(bad, tmp_path / "y.onnx")
+
+
+def test_auto_exporter_falls_back_to_torchscript(tmp_path, monkeypatch, caplog):
+    ckpt = make_tiny_checkpoint("dcgan", tmp_path / "c.pt")
+    real_export = torch.onnx.export
+
+    def dynamo_breaks(*args, dynamo=True, **kwargs):
+        if dynamo:
+            raise RuntimeError("simulated torch.export failure")
+        return real_export(*args, dynamo=False, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", dynamo_breaks)
+    report = export_onnx(ckpt, tmp_path / "m.onnx", exporter="auto")
+    assert report.exporter == "torchscript" and report.passed
+    assert "simulated torch.export failure" in caplog.text
+    with pytest.raises(ExportError, match="dynamo: RuntimeError: simulated"):
+        export_onnx(ckpt, tmp_path / "n.onnx", exporter="dynamo")
