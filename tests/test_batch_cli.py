@@ -376,3 +376,24 @@ def test_interrupt_drops_queued_work_and_leaves_no_thread_behind():
             t.join(timeout=2)
             assert not t.is_alive(), t.name
     assert 1 <= len(written) <= 10  # the file in hand is finished, queued files are dropped
+
+
+def test_local_run_never_imports_serving(tmp_path, translator):
+    """`serving` (and grpc) are imported only with --server: a local batch runs without the serve extra."""
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    code = textwrap.dedent(f"""
+        import argparse, sys
+        from translate.commands import run
+        p = argparse.ArgumentParser()
+        run.add_arguments(p)
+        rc = run.main(p.parse_args(["--model", {str(translator)!r}, "-i", {str(tmp_path / "a.png")!r},
+                                    "-o", {str(tmp_path / "out")!r}, "--no-progress"]))
+        print(rc, [m for m in ("serving", "grpc") if m in sys.modules])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout + out.stderr
+    assert (tmp_path / "out" / "a.png").is_file()
