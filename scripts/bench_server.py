@@ -7,7 +7,9 @@ Closed-loop clients (1..32 concurrent, each with its own channel) send 256x256 P
 throughput and p50/p95/p99 latency per concurrency. In the same run, a bare ``onnxruntime``
 session with the same thread count runs the same images (already decoded and normalised, batch 1,
 back to back) before and after every level; the ratio server/bare is the server's efficiency
-(target: >= 0.90 at concurrency >= 4). Results go to ``bench/results/server-<utc>.json``.
+(target: >= 0.90 at concurrency >= 4). Because shared machines drift, CPU seconds per image of
+the server process and of the bare session are reported as well (``cpu_ratio`` = bare / server).
+Results go to ``bench/results/server-<utc>.json``.
 
     python scripts/bench_server.py [--quick] [--threads N] [--model MODEL.onnx]
 """
@@ -52,8 +54,14 @@ def make_images(n: int, size: int) -> list[bytes]:
     return [encode_image(Image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)), "png") for _ in range(n)]
 
 
-def bare_ort(model: Path, images: list[bytes], threads: int) -> float:
-    """Images/s of a plain onnxruntime.InferenceSession, batch 1, same inputs, no server."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_ort(model: Path, images: list[bytes], threads: int) -> tuple[float, float]:
+    """(images/s, CPU seconds per image) of a plain onnxruntime.InferenceSession, batch 1, same inputs."""
     import onnxruntime as ort
 
     from translate.images import decode_image, prepare
@@ -65,10 +73,10 @@ def bare_ort(model: Path, images: list[bytes], threads: int) -> float:
     info = ModelInfo.from_metadata(sess.get_modelmeta().custom_metadata_map)
     arrays = [prepare(decode_image(b), info).array for b in images]
     sess.run(None, {"input": arrays[0]})  # warm-up
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for x in arrays:
         sess.run(None, {"input": x})
-    return len(arrays) / (time.perf_counter() - start)
+    return len(arrays) / (time.perf_counter() - start), (time.process_time() - cpu) / len(arrays)
 
 
 def start_server(repo: Path, args) -> tuple[subprocess.Popen, int]:
@@ -143,28 +151,37 @@ def main() -> int:
         n_bare = 4 if args.quick else 8
         # Shared machines drift: bare ORT is measured right before and after every server level (the
         # server idles meanwhile) and each level is compared with the mean of its two neighbours.
+        # CPU seconds per image are reported too: on a shared machine they vary far less than wall time.
         bare = [bare_ort(model, images[:n_bare], args.threads)]
-        print(f"bare onnxruntime: {bare[0]:.3f} images/s", flush=True)
+        print(f"bare onnxruntime: {bare[0][0]:.3f} images/s, {bare[0][1]:.2f} CPU s/image", flush=True)
         proc, port = start_server(repo, args)
         rows = []
         try:
             for c in levels:
-                requests = max(c, 4) if args.quick else max(2 * c, 8)
+                requests = max(c, 8) if args.quick else max(2 * c, 16)
+                cpu0 = process_cpu_seconds(proc.pid)
                 row = sweep_level(f"127.0.0.1:{port}", images, c, requests)
+                row["server_cpu_s_per_image"] = (process_cpu_seconds(proc.pid) - cpu0) / max(1, row["requests"])
                 bare.append(bare_ort(model, images[:n_bare], args.threads))
-                row["bare_ort_images_per_s"] = (bare[-2] + bare[-1]) / 2
+                row["bare_ort_images_per_s"] = (bare[-2][0] + bare[-1][0]) / 2
+                row["bare_cpu_s_per_image"] = (bare[-2][1] + bare[-1][1]) / 2
                 row["ratio_vs_bare_ort"] = row["images_per_s"] / row["bare_ort_images_per_s"]
+                row["cpu_ratio"] = row["bare_cpu_s_per_image"] / row["server_cpu_s_per_image"]
                 rows.append(row)
                 print(f"  concurrency {c:2d}: {row['images_per_s']:.3f} images/s  p50 {row['p50_ms']:.0f} ms  "
-                      f"bare {bare[-1]:.3f} images/s  ratio {row['ratio_vs_bare_ort']:.3f}", flush=True)
+                      f"bare {bare[-1][0]:.3f} images/s  ratio {row['ratio_vs_bare_ort']:.3f}  "
+                      f"CPU s/image server {row['server_cpu_s_per_image']:.2f} bare {bare[-1][1]:.2f}", flush=True)
         finally:
             proc.terminate()
             proc.wait(60)
     print_table(rows, ["concurrency", "requests", "errors", "images_per_s", "p50_ms", "p95_ms", "p99_ms",
-                       "bare_ort_images_per_s", "ratio_vs_bare_ort"])
-    high = [r["ratio_vs_bare_ort"] for r in rows if r["concurrency"] >= 4]
+                       "bare_ort_images_per_s", "ratio_vs_bare_ort", "server_cpu_s_per_image",
+                       "bare_cpu_s_per_image", "cpu_ratio"])
+    high = [r for r in rows if r["concurrency"] >= 4]
     if high:
-        print(f"server / bare onnxruntime at concurrency >= 4: min {min(high):.3f} (target >= 0.90)")
+        print(f"server / bare onnxruntime at concurrency >= 4: throughput ratio min "
+              f"{min(r['ratio_vs_bare_ort'] for r in high):.3f} (target >= 0.90), CPU-time ratio min "
+              f"{min(r['cpu_ratio'] for r in high):.3f}")
     write_result("server", {"model": "resnet_9blocks ngf64 random init", "size": args.size, "threads": args.threads,
                             "max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms,
                             "quick": args.quick, "bare_ort_images_per_s": bare,
