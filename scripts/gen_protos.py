@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 OUT_DIR = ROOT / "serving" / "gen"
 INIT_TEXT = '"""Generated gRPC stubs (do not edit; run `python scripts/gen_protos.py`)."""\n'
+# Proto packages whose stubs load into a private descriptor pool instead of the default one:
+# tritonclient registers its own copy of `inference.*` (the KServe v2 protocol) in the default
+# pool, and two files defining the same names there make the second import fail.
+PRIVATE_POOL_PACKAGES = {"inference"}
 
 
 def _protoc(protos: list[Path], out: Path) -> None:
@@ -58,6 +62,9 @@ def generate() -> dict[str, str]:
             text = path.read_text()
             if packages - {""}:
                 text = pattern.sub(r"from serving.gen import \2", text)
+            if ".".join(path.parent.relative_to(tmp).parts) in PRIVATE_POOL_PACKAGES:
+                text = text.replace("_descriptor_pool.Default().AddSerializedFile(",
+                                    "_descriptor_pool.DescriptorPool().AddSerializedFile(")
             files[path.name] = text
     return files
 
