@@ -28,6 +28,8 @@ from serving.auth import TokenAuthInterceptor, load_tokens
 from serving.batcher import DynamicBatcher
 from serving.engine import InferenceEngine, Limits
 from serving.gen import translate_pb2_grpc as pb_grpc
+from serving.kserve import OPEN_METHODS as KSERVE_OPEN_METHODS
+from serving.kserve import register_kserve_service
 from serving.metrics import ServerMetrics
 from serving.observe import RequestObserver
 from serving.repository import ModelRepository, default_backend_factory
@@ -131,6 +133,7 @@ class InferenceServer:
         self.metrics_port: int | None = None
         self._stopped = threading.Event()
         self.add_service(register_translate_service)
+        self.add_service(register_kserve_service, open_methods=KSERVE_OPEN_METHODS)  # KServe v2, same port
 
     def add_service(self, register: Callable[[grpc.Server, InferenceServer], list[str]],
                     open_methods: tuple[str, ...] = ()) -> None:
