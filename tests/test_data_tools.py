@@ -252,3 +252,24 @@ def test_edges_output_passes_the_training_check(photos: Path, tmp_path: Path) ->
     pytest.importorskip("translate.data.check", reason="the training area's dataset check is not there yet")
     make_edges_dataset(photos, tmp_path / "pairs", detector="canny", size=32, progress=False)
     assert cli_main(["data", "check", str(tmp_path / "pairs"), "--method", "pix2pix"]) == 0
+
+
+def test_cli_wiring_of_every_builder(photos: Path, tmp_path: Path, capsys) -> None:
+    """The README's commands, as typed: each exits 0 and leaves the layout it documents."""
+    t = str(tmp_path)
+    assert cli_main(["data", "gray", str(photos), f"{t}/g", "--layout", "folders", "--no-progress"]) == 0
+    assert cli_main(["data", "downscale", str(photos), f"{t}/sr", "--scale", "2", "--no-progress"]) == 0
+    assert cli_main(["data", "combine", f"{t}/g/A", f"{t}/g/B", f"{t}/ab", "--no-progress"]) == 0
+    assert cli_main(["data", "split", f"{t}/ab", "--val", "0.5", "--test", "0", "--out", f"{t}/s",
+                     "--no-progress"]) == 0
+    assert cli_main(["data", "edges", str(photos), f"{t}/e", "--detector", "canny", "--size", "16",
+                     "--crops-per-image", "2", "--no-progress"]) == 0
+    assert (tmp_path / "g" / "A" / "one.png").is_file() and (tmp_path / "sr" / "LR" / "two.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "ab").iterdir()) == ["one.png", "two.png"]
+    assert len(list((tmp_path / "s" / "train").iterdir())) == 1 and len(list((tmp_path / "s" / "val").iterdir())) == 1
+    assert len(list((tmp_path / "e").iterdir())) == 4
+    out = capsys.readouterr().out
+    assert "wrote 2 grey/colour pairs" in out and "train 1, val 1, test 0" in out
+    # A bad value is a usage error (exit 2) with the reason, not a traceback.
+    assert cli_main(["data", "edges", str(photos), f"{t}/e2", "--size", "8", "--no-progress"]) == 2
+    assert "--size must be at least 16" in capsys.readouterr().err
