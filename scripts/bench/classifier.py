@@ -82,7 +82,7 @@ def to_input(images: np.ndarray) -> torch.Tensor:
     """uint8 [N, H, W] (or [N, H, W, 1]) -> float [N, 1, H, W] in [-1, 1]."""
     if images.ndim == 4:
         images = images[..., 0]
-    return torch.from_numpy(np.ascontiguousarray(images)).float().div(127.5).sub(1).unsqueeze(1)
+    return torch.from_numpy(np.array(images)).float().div(127.5).sub(1).unsqueeze(1)
 
 
 @torch.no_grad()

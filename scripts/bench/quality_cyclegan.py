@@ -37,7 +37,7 @@ CLASSES = {"A": 7, "B": 9}  # sneaker, ankle boot
 SIZE = 32
 BUDGETS = {
     "quick": {"netG": "resnet_6blocks", "netG_kwargs.ngf": 16, "netD_kwargs.ndf": 16, "netD_kwargs.n_layers": 2,
-              "batch_size": 4, "max_steps": 400},
+              "batch_size": 4, "max_steps": 300},
     "full": {"netG": "resnet_6blocks", "netD_kwargs.n_layers": 2, "max_steps": 50000},
 }
 
@@ -72,7 +72,7 @@ def main() -> int:
     from translate.metrics import psnr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="16-filter nets, 400 steps of batch 4 (minutes on a CPU)")
+    parser.add_argument("--quick", action="store_true", help="16-filter nets, 300 steps of batch 4 (minutes on a CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--test-images", type=int, help="images per test domain (default: all)")

@@ -41,14 +41,14 @@ TASKS = {
     "edges2photos": {
         "data": DATA / "edges2photos", "channels": 3,
         "quick": {"netG": "unet_128", "load_size": 143, "crop_size": 128, "netG_kwargs.ngf": 16,
-                  "netD_kwargs.ndf": 16, "max_steps": 300},
+                  "netD_kwargs.ndf": 16, "max_steps": 200},
         "full": {"max_steps": 40000},  # the paper preset: unet_256, 286 -> 256, batch 1
     },
     "edges2items": {
         "data": DATA / "fmnist" / "edges2items", "channels": 1,
         # 64 px is below the smallest U-Net's input (128): the ResNet generator of the pix2pix code base
         "quick": {"netG": "resnet_6blocks", "load_size": 72, "crop_size": 64, "netG_kwargs.ngf": 16,
-                  "netD_kwargs.ndf": 16, "netD_kwargs.n_layers": 2, "batch_size": 4, "max_steps": 300},
+                  "netD_kwargs.ndf": 16, "netD_kwargs.n_layers": 2, "batch_size": 4, "max_steps": 200},
         "full": {"netG": "resnet_6blocks", "load_size": 72, "crop_size": 64, "netD_kwargs.n_layers": 2,
                  "batch_size": 4, "max_steps": 30000},
     },
@@ -149,7 +149,7 @@ def run_task(task: str, args) -> tuple[list[dict], dict]:
 def main() -> int:
     """Run the ablation on each task, print the table, write bench/results/quality_pix2pix-*.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small nets, 300 steps per model (minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="small nets, 200 steps per model (minutes on 2 cores)")
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
