@@ -21,7 +21,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -337,7 +337,8 @@ def test_checkpoint_model_and_direction(tmp_path, capsys):
     src = tmp_path / "in" / "a.png"
     src.parent.mkdir()
     _pil((30, 26), "RGB", seed=2).save(src)
-    assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ab", "--device", "cpu") == 1
+    # two generators and no --direction: a usage error
+    assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ab", "--device", "cpu") == 2
     assert "--direction" in capsys.readouterr().err
     assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ab", "--direction", "AtoB", "--device", "cpu") == 0
     assert _run("--model", ckpt, "-i", src, "-o", tmp_path / "ba", "--direction", "BtoA", "--device", "cpu") == 0

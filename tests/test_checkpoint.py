@@ -15,7 +15,7 @@ from translate.checkpoint import (
     load_generator,
     save_checkpoint,
 )
-from translate.errors import CheckpointError, ModelError
+from translate.errors import CheckpointError, ConfigError, ModelError
 from translate.modelinfo import ModelInfo
 from translate.nets import build_network
 
@@ -108,9 +108,9 @@ def test_generator_choice_by_direction():
     info_b = ModelInfo(family="cyclegan", task="translate", direction="BtoA")
     ckpt = build_checkpoint("cyclegan", {"G_A": a, "G_B": a}, {"G_A": info_a, "G_B": info_b})
     assert generator_name(ckpt, "BtoA") == "G_B"
-    with pytest.raises(ModelError, match="several generators"):
+    with pytest.raises(ConfigError, match="several generators"):
         generator_name(ckpt)
-    with pytest.raises(ModelError, match="no generator for direction"):
+    with pytest.raises(ConfigError, match="no generator for direction"):
         generator_name(ckpt, "sideways")
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from translate.errors import CheckpointError, ModelError
+from translate.errors import CheckpointError, ConfigError, ModelError
 from translate.modelinfo import FAMILIES, ModelInfo
 
 FORMAT_NAME = "translate-checkpoint"
@@ -186,21 +186,25 @@ def build_from_entry(entry: dict[str, Any], state_dict: dict | None = None) -> n
 
 
 def generator_name(ckpt: dict[str, Any], direction: str | None = None) -> str:
-    """Name of the exportable generator; ``direction`` picks one of CycleGAN's two."""
+    """Name of the exportable generator; ``direction`` picks one of CycleGAN's two.
+
+    A missing or unknown direction is the caller's usage error (ConfigError, exit code 2).
+    """
     names = list(ckpt["processing"])
     if not names:
         raise CheckpointError("checkpoint describes no exportable generator")
     if direction in (None, ""):
         if len(names) > 1:
             dirs = [ckpt["processing"][n].get("direction") for n in names]
-            raise ModelError(f"this {ckpt['family']} checkpoint has several generators; choose --direction from {dirs}")
+            family = ckpt['family']
+            raise ConfigError(f"this {family} checkpoint has several generators; choose --direction from {dirs}")
         return names[0]
     for n in names:
         stored = ckpt["processing"][n].get("direction", "")
         if stored == direction or (len(names) == 1 and not stored):  # e.g. SR/DCGAN have no direction
             return n
     available = [ckpt["processing"][n].get("direction") for n in names]
-    raise ModelError(f"no generator for direction {direction!r}; available: {available}")
+    raise ConfigError(f"no generator for direction {direction!r}; available: {available}")
 
 
 def load_generator(
