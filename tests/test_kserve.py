@@ -373,11 +373,12 @@ def test_tls_bearer_token_and_limits(tmp_path):
         rs.server.drain(1)
 
 
-def test_concurrent_kserve_and_domain_requests_share_the_batcher(tmp_path):
+def test_shared_batcher_tiling_and_drain(tmp_path):
+    """KServe and domain requests batch together; large images tile like Translate; a drain turns probes false."""
     from serving_fixtures import local_translate
 
     model = tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
-    rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=300)
+    rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=300, tile_above_pixels=48 * 48, tile_size=64)
     images = [pixels(16, 16, seed=20 + i) for i in range(6)]
     results, errors = [None] * 6, []
 
@@ -404,5 +405,13 @@ def test_concurrent_kserve_and_domain_requests_share_the_batcher(tmp_path):
         assert metrics.value("translate_batch_size_count", {"model": "m"}) < 6  # combined across protocols
         for src, got in zip(images, results):
             assert np.array_equal(got, local_translate(model, encode_image(Image(src), "png")).pixels)
+        big = pixels(80, 72, seed=30)  # above the tiling threshold: 64-pixel tiles, 32 overlap
+        with tc.InferenceServerClient(rs.address) as client:
+            tiled = infer(client, "m", "input", big[None], "UINT8")[0]
+            assert metrics.value("translate_images_total", {"model": "m"}) - 6 > 1  # counted tile by tile
+            assert np.array_equal(tiled, local_translate(model, encode_image(Image(big), "png"), tile=64,
+                                                         overlap=32).pixels)
+            rs.server.health.enter_graceful_shutdown()  # what SIGTERM does first
+            assert client.is_server_live() and not client.is_server_ready() and not client.is_model_ready("m")
     finally:
         rs.server.drain(1)
