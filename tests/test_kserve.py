@@ -378,7 +378,7 @@ def test_shared_batcher_tiling_and_drain(tmp_path):
     from serving_fixtures import local_translate
 
     model = tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
-    rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=300, tile_above_pixels=48 * 48, tile_size=64)
+    rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=500, tile_above_pixels=48 * 48, tile_size=64)
     images = [pixels(16, 16, seed=20 + i) for i in range(6)]
     results, errors = [None] * 6, []
 
