@@ -264,15 +264,15 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):
                 if t.name in tensors:
                     raise InvalidRequestError(f"input {t.name!r} appears twice in the request")
                 tensors[t.name] = (_read_tensor(t, raw[i] if raw else None), t.datatype)
-            outputs = self._generate(mv, tensors, call) if mv.info.task == "generate" else \
-                self._translate(mv, tensors, call)
             known = [t.name for t in mv.outputs] or ["output"]
             wanted = [o.name for o in req.outputs]
-            for o in req.outputs:
+            for o in req.outputs:  # checked before any compute is spent
                 if o.name not in known:
                     raise InvalidRequestError(f"model {mv.name!r} has no output {o.name!r}; its outputs are {known}")
                 if "classification" in o.parameters:
                     raise InvalidRequestError("classification outputs are not supported by image models")
+            outputs = self._generate(mv, tensors, call) if mv.info.task == "generate" else \
+                self._translate(mv, tensors, call)
             resp = pb.ModelInferResponse(model_name=mv.name, model_version=str(mv.version), id=req.id)
             for name, dt, arr in outputs:
                 if wanted and name not in wanted:

@@ -193,6 +193,7 @@ def test_typed_contents_are_answered_typed(running, triton):
     x = np.random.default_rng(7).uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)
     req = service_pb2.ModelInferRequest(model_name=TRANSLATOR, model_version="1", id="req-7")
     req.inputs.add(name="input", datatype="FP32", shape=list(x.shape)).contents.fp32_contents.extend(x.ravel())
+    req.outputs.add(name="output")  # explicitly requested (Triton clients may name their outputs)
     resp = _stub_infer(running, req)
     out = resp.outputs[0]
     assert (resp.id, resp.model_version, out.name, out.datatype, list(out.shape)) == (
@@ -244,9 +245,11 @@ def test_stream_answers_in_order_and_reports_errors_per_request(triton):
 
 
 # ----------------------------------------------------------------------------- bad tensors
-def _raw(model, inputs, version="", raw=None):
+def _raw(model, inputs, version="", raw=None, outputs=()):
     """A ModelInferRequest built with the official message classes: (name, datatype, shape, bytes) per input."""
     req = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+    for name in outputs:
+        req.outputs.add(name=name)
     for name, dt, shape, _ in inputs:
         req.inputs.add(name=name, datatype=dt, shape=shape)
     req.raw_input_contents.extend(raw if raw is not None else [data for *_, data in inputs])
@@ -276,6 +279,8 @@ BAD = {
     "unknown model": (_raw("nope", [("input", "FP32", [1, 3, 8, 8], F32)]), "NOT_FOUND", "no model named 'nope'"),
     "unknown version": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], F32)], version="7"), "NOT_FOUND",
                         "no version 7"),
+    "output name": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], F32)], outputs=["probs"]), "INVALID_ARGUMENT",
+                    "no output 'probs'"),
     "version text": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], F32)], version="latest"), "INVALID_ARGUMENT",
                      "version number"),
     "broken model": (_raw("broken", [("input", "FP32", [1, 3, 8, 8], F32)]), "UNAVAILABLE", "failed to load"),
