@@ -244,7 +244,7 @@ def evaluate(translated: Path, real: Path) -> list[dict]:
     return rows
 
 
-def contact_sheet(groups: list[tuple[str, list[Path], Path, Path]], path: Path, cell: int = 192) -> None:
+def contact_sheet(groups: list[tuple[str, list[Path], Path, Path]], path: Path, cell: int = 256) -> None:
     """Rows of edges | output | real photo, one labelled block per group (held out, seen in training).
 
     ``groups``: (title, translated images, folder of their edge maps, folder of the real photos).
@@ -269,7 +269,9 @@ def contact_sheet(groups: list[tuple[str, list[Path], Path, Path]], path: Path, 
         y += label_h
         for f in files:
             for c, src in enumerate((a_dir / f.name, f, b_dir / f.name)):
-                img = PILImage.open(src).convert("RGB").resize((cell, cell), PILImage.Resampling.BICUBIC)
+                # Nearest for the one-pixel edge lines (bicubic would grey them out), bicubic for photos.
+                resample = PILImage.Resampling.NEAREST if c == 0 else PILImage.Resampling.BICUBIC
+                img = PILImage.open(src).convert("RGB").resize((cell, cell), resample)
                 sheet.paste(img, (pad + c * (cell + pad), y))
             y += cell + pad
     sheet.save(path)
