@@ -5,6 +5,7 @@ Modules, from the wire inwards:
 - ``server``     builds everything, ``InferenceServer.add_service`` plugs in more protocols
 - ``auth``       bearer-token interceptor (health and reflection stay open)
 - ``servicer``   translate.v1 adapter: protobuf <-> engine calls
+- ``kserve``     Open Inference Protocol (KServe v2, ``inference.GRPCInferenceService``) on the same port
 - ``observe``    per-RPC request id, deadline/cancel (``Call``), status mapping, metrics, JSON log line
 - ``engine``     transport-independent core: images via ``translate.images``, tensors via ``infer``
 - ``batcher``    dynamic batching, bounded queues, deadlines, cancellation, compute pool
