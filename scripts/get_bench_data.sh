@@ -179,6 +179,15 @@ if ! done_marker "$FM/sneaker2boot"; then
   # shellcheck disable=SC2086
   "${TRANSLATE[@]}" data from-idx "$IDX/train-images-idx3-ubyte.gz" "$IDX/train-labels-idx1-ubyte.gz" \
     "$FM/sneaker2boot" --classes 7,9 --cyclegan --test 0.1 $PER_CLASS --force --no-progress
+  # translate train cyclegan refuses images under 32 px (its dataset check), so store them at 32 px:
+  # the same bilinear 28 -> 32 resize the trainer's loader would apply
+  "$PY" - "$FM/sneaker2boot" <<'EOF'
+import sys
+from pathlib import Path
+from PIL import Image
+for p in sorted(Path(sys.argv[1]).glob("*/*.png")):
+    Image.open(p).resize((32, 32), Image.Resampling.BILINEAR).save(p)
+EOF
   mark "$FM/sneaker2boot"
 fi
 

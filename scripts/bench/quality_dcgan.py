@@ -63,7 +63,7 @@ def class_entropy(cnn, x: np.ndarray) -> float:
     pred = classifier.predict(cnn, torch.from_numpy(x))
     p = np.bincount(pred, minlength=10) / len(pred)
     p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return abs(float(-(p * np.log2(p)).sum()))  # abs: no "-0.0" for a single class
 
 
 def main() -> int:
