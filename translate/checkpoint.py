@@ -22,6 +22,7 @@ leaves a half-written checkpoint under the final name; a truncated or foreign fi
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -152,7 +153,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... for bad files
+    except pickle.UnpicklingError as exc:
+        # torch's own message suggests weights_only=False, i.e. running arbitrary code: never repeat that.
+        raise CheckpointError(
+            f"checkpoint {path} is not a PyTorch file, or holds Python objects that safe loading "
+            "(weights_only=True) refuses; translate checkpoints hold only tensors and plain values. "
+            "Re-copy the file, or convert a foreign state_dict with `translate import-checkpoint`"
+        ) from exc
+    except Exception as exc:  # torch raises RuntimeError/EOFError/... for torn or corrupt zip files
         raise CheckpointError(
             f"checkpoint {path} is truncated, corrupt or not a PyTorch file ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); re-copy it or use an earlier checkpoint"
