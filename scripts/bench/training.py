@@ -5,7 +5,9 @@ CycleGAN, SRGAN, DCGAN: D update(s) + G update(s), backward, optimizer steps) in
 loop's ``StepContext`` (AMP autocast + GradScaler), with the networks and optimizers exactly as
 ``training.loop.Trainer`` builds them from a preset. Data loading is excluded: one batch from the
 method's own dataset class (on synthetic images of the right size, ``training.synthetic``) is
-kept on the device, so the number is the compute cost of a step.
+kept on the device, so the number is the compute cost of a step. The variants of a method are
+timed interleaved (one step of each per round) so that load changes on a shared machine affect
+them alike.
 
 On a GPU the paper presets (pix2pix unet_256 at 256 px batch 1, CycleGAN ResNet-9 at 256 px
 batch 1, SRGAN x4 at 96 px batch 16 in both stages, DCGAN 64 px batch 128) run with AMP off /
@@ -21,6 +23,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -55,9 +58,8 @@ def make_data(method: str, cfg, root: Path) -> Path:
     return synthetic.make_unconditional(root, n=max(cfg.batch_size, 16), size=cfg.image_size)
 
 
-def bench_case(name: str, preset: str, device: str, amp: str, channels_last: bool, tmp: Path,
-               repeats: int, budget_s: float) -> dict:
-    """Time ``train_step`` of one method/preset/variant; returns a result row."""
+def build_case(name: str, preset: str, device: str, amp: str, channels_last: bool, tmp: Path):
+    """One method/preset/variant set up as the trainer does it; returns (step function, row metadata)."""
     from training.config import load_config
     from training.data import collate
     from training.loop import StepContext, Trainer
@@ -80,12 +82,32 @@ def bench_case(name: str, preset: str, device: str, amp: str, channels_last: boo
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
 
-    times = time_calls(step, warmup=2, repeats=repeats, budget_s=budget_s)
-    p50 = percentile(times, 50)
     size = getattr(cfg, "crop_size", None) or getattr(cfg, "hr_size", None) or cfg.image_size
-    return {"method": name, "preset": preset, "size_px": size, "batch": cfg.batch_size, "amp": amp,
-            "channels_last": channels_last, "s_per_it": p50, "images_per_s": cfg.batch_size / p50,
-            "min_s": min(times), "runs": len(times)}
+    return step, {"method": name, "preset": preset, "size_px": size, "batch": cfg.batch_size, "amp": amp,
+                  "channels_last": channels_last}
+
+
+def bench_method(name: str, preset: str, device: str, variants: list[tuple[str, bool]], tmp: Path,
+                 repeats: int, budget_s: float) -> list[dict]:
+    """Time all variants of one method, interleaved (one step of each per round), so that load
+    changes on a shared machine hit every variant alike; returns one row per variant."""
+    cases = [build_case(name, preset, device, amp, cl, tmp) for amp, cl in variants]
+    for step, _ in cases:
+        time_calls(step, warmup=2, repeats=0)
+    times: list[list[float]] = [[] for _ in cases]
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for i, (step, _) in enumerate(cases):
+            t0 = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - t0)
+        if len(times[0]) >= 3 and time.perf_counter() - start > budget_s:
+            break
+    rows = []
+    for (_, meta), ts in zip(cases, times):
+        p50 = percentile(ts, 50)
+        rows.append({**meta, "s_per_it": p50, "images_per_s": meta["batch"] / p50, "min_s": min(ts), "runs": len(ts)})
+    return rows
 
 
 def main() -> int:
@@ -100,19 +122,18 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     gpu = args.device == "cuda"
     amps = (["off", "bf16"] if args.quick else ["off", "bf16", "fp16"]) if gpu else ["off"]
-    repeats, budget = (5, 15.0) if args.quick else (20, 60.0)
+    repeats, budget = (9, 30.0) if args.quick else (30, 120.0)
     if not gpu:
         print("CPU run: AMP off (the trainer allows AMP only on CUDA); channels_last off and on", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.methods:
             preset = CASES[name][2] if (gpu or args.paper) else CASES[name][1]
-            for amp in amps:
-                for cl in (False, True):
-                    row = bench_case(name, preset, args.device, amp, cl, Path(tmp), repeats, budget)
-                    rows.append(row)
-                    print(f"  {name:15s} {preset:13s} amp {amp:4s} channels_last {cl!s:5s}: "
-                          f"{row['s_per_it'] * 1000:8.1f} ms/it", flush=True)
+            variants = [(amp, cl) for amp in amps for cl in (False, True)]
+            for row in bench_method(name, preset, args.device, variants, Path(tmp), repeats, budget):
+                rows.append(row)
+                print(f"  {name:15s} {preset:13s} amp {row['amp']:4s} channels_last {row['channels_last']!s:5s}: "
+                      f"{row['s_per_it'] * 1000:8.1f} ms/it", flush=True)
     base = {(r["method"], r["preset"]): r for r in rows if r["amp"] == "off" and not r["channels_last"]}
     for r in rows:  # speed-up against AMP off + contiguous, measured in this run
         r["speedup"] = base[(r["method"], r["preset"])]["s_per_it"] / r["s_per_it"]
