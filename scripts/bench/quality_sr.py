@@ -127,14 +127,21 @@ def main() -> int:
                 "gain_over_bicubic_db": r["psnr_y"] - means["bicubic"]["psnr_y"], "paper_set5_psnr": PAPER[m],
                 "paper_gain_db": PAPER[m] - PAPER["bicubic"]} for m, r in means.items()]
     print("\nper image (Set5-like, x4, Y channel, 4-px border crop):")
-    print_table(rows, ["method", "image", "psnr_y", "ssim_y"])
+    print_table(_display(rows), ["method", "image", "psnr_y", "ssim_y"])
     print("\nmeans (paper columns: Set5, Ledig et al. 2017; ours: Set5-like, not comparable in absolute terms):")
-    print_table(summary, ["method", "psnr_y", "ssim_y", "gain_over_bicubic_db", "paper_set5_psnr", "paper_gain_db"])
+    print_table(_display(summary), ["method", "psnr_y", "ssim_y", "gain_over_bicubic_db", "paper_set5_psnr",
+                                    "paper_gain_db"])
     write_result("quality_sr", {"quick": args.quick, "device": args.device, "train_config": sets,
                                 "train_seconds": seconds, "eval_seconds": time.time() - t0, "content_loss": content,
                                 "eval_set": "Set5-like: " + ", ".join(n for n, _, _ in images),
                                 "rows": rows, "summary": summary})
     return 0
+
+
+def _display(rows: list[dict]) -> list[dict]:
+    """Rows with dB values to 2 decimals and SSIM to 3, for the printed tables (JSON keeps full precision)."""
+    return [{k: (f"{v:.3f}" if k.startswith("ssim") else f"{v:.2f}") if isinstance(v, float) else v
+             for k, v in r.items()} for r in rows]
 
 
 def _content_source(run: Path) -> str:
