@@ -46,16 +46,17 @@ CASES = {
 
 
 def make_data(method: str, cfg, root: Path) -> Path:
-    """Synthetic images in the method's layout, at the size the config trains on."""
+    """Synthetic images in the method's layout, at the size the config trains on (at least one batch)."""
     from training import synthetic
 
+    n = max(cfg.batch_size, 4)
     if method == "pix2pix":
-        return synthetic.make_paired(root, n=4, size=cfg.load_size)
+        return synthetic.make_paired(root, n=n, size=cfg.load_size)
     if method == "cyclegan":
-        return synthetic.make_unpaired(root, n_a=4, n_b=4, size=cfg.load_size)
+        return synthetic.make_unpaired(root, n_a=n, n_b=n, size=cfg.load_size)
     if method == "srgan":
-        return synthetic.make_sr(root, n=4, size=cfg.hr_size)
-    return synthetic.make_unconditional(root, n=max(cfg.batch_size, 16), size=cfg.image_size)
+        return synthetic.make_sr(root, n=n, size=cfg.hr_size)
+    return synthetic.make_unconditional(root, n=max(n, 16), size=cfg.image_size)
 
 
 def build_case(name: str, preset: str, device: str, amp: str, channels_last: bool, tmp: Path):
