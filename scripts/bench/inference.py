@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +69,23 @@ def bench_model(name: str, batches: list[int], repeats: int, budget_s: float, de
         def run_ort(x=x):
             return ort.generate(x) if family == "dcgan" else ort(x)
 
-        for backend, fn in (("torch-eager", run_torch), ("onnxruntime", run_ort)):
-            times = time_calls(fn, warmup=1, repeats=repeats, budget_s=budget_s)
-            p50 = percentile(times, 50)
+        # Interleave the backends (one call each per round) so a change in machine load hits both alike.
+        fns = {"torch-eager": run_torch, "onnxruntime": run_ort}
+        times: dict[str, list[float]] = {k: [] for k in fns}
+        for fn in fns.values():
+            fn()  # warm-up
+        start = time.perf_counter()
+        for i in range(repeats):
+            for backend, fn in fns.items():
+                times[backend] += time_calls(fn, warmup=0, repeats=1)
+            if i >= 1 and time.perf_counter() - start > budget_s:
+                break
+        for backend, ts in times.items():
+            p50 = percentile(ts, 50)
             rows.append({
                 "model": name, "backend": backend, "batch": b, "images_per_s": b / p50,
-                "p50_ms": 1000 * p50, "p95_ms": 1000 * percentile(times, 95),
-                "gflops": 2 * macs * b / p50 / 1e9, "gmac_per_image": macs / 1e9, "runs": len(times),
+                "p50_ms": 1000 * p50, "p95_ms": 1000 * percentile(ts, 95),
+                "gflops": 2 * macs * b / p50 / 1e9, "gmac_per_image": macs / 1e9, "runs": len(ts),
             })
             print(f"  {name:22s} {backend:12s} batch {b}: {1000 * p50:8.1f} ms", flush=True)
     return rows
