@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 import torch
 from torch import nn
 
 from translate.checkpoint import load_checkpoint, load_generator
 from translate.cli import main
 from translate.nets import build_network
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is faster, and on a shared 2-core box two threads oversubscribe."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _with_old_instance_norm_stats(net: nn.Module) -> dict[str, torch.Tensor]:

@@ -20,15 +20,6 @@ from translate.nets.resnet import ResnetGenerator
 from translate.nets.unet import UnetGenerator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is faster, and on a shared 2-core box two threads oversubscribe."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def n_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 

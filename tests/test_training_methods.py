@@ -5,22 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from training.synthetic import make_paired, make_sr, make_unconditional, make_unpaired
 from translate.checkpoint import load_checkpoint, load_generator
 from translate.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is faster, and on a shared 2-core box 2 threads oversubscribe badly."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 FAST = ["--device", "cpu", "--set", "tensorboard=false", "--set", "log_every=1", "--set", "health_every=5"]
 

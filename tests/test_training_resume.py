@@ -25,15 +25,6 @@ P2P = ["--preset", "pix2pix-tiny", "--set", "netG=resnet_6blocks",
 CYC = ["--preset", "cyclegan-tiny", "--set", "netG_kwargs.ngf=4", "--set", "pool_size=3", "--set", "batch_size=2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One thread: tiny nets, shared cores (and bitwise comparisons within one thread count)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _weights(path):
     ckpt = load_checkpoint(path)
     return {f"{n}.{k}": v for n, e in ckpt["networks"].items() for k, v in e["state_dict"].items()}, ckpt
