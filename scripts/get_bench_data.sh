@@ -36,7 +36,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | grep '^#'; exit 0 ;;
     *) echo "unknown argument: $arg (use --quick or nothing)" >&2; exit 2 ;;
   esac
 done
