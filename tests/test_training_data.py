@@ -130,3 +130,15 @@ def test_unpaired_check_reports_missing_domain(tmp_path):
         p.unlink()
     (root / "trainB").rmdir()
     assert any("trainB" in str(p) and "missing folder" in str(p) for p in check_dataset(root, "cyclegan"))
+
+
+def test_small_images_that_training_upscales_are_accepted(tmp_path):
+    # 28 px Fashion-MNIST items for a 32 px crop: CycleGAN resizes to load_size first, so the
+    # check must not refuse them; a thumbnail far below half the crop is still refused.
+    root = make_unpaired(tmp_path / "u", n_a=2, n_b=2, size=28)
+    assert check_dataset(root, "cyclegan") == []
+    args = ["train", "cyclegan", "--data", str(root), "--out", str(tmp_path / "run"), "--preset", "cyclegan-tiny",
+            "--set", "max_steps=1", "--set", "tensorboard=false", "--set", "netG_kwargs.ngf=4"]
+    assert main(args) == 0
+    PILImage.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "trainA" / "tiny.png")
+    assert "tiny.png: too small" in "\n".join(map(str, check_dataset(root, "cyclegan")))

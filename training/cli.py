@@ -74,8 +74,16 @@ def main(args: argparse.Namespace) -> int:
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:  # the resolved config goes next to the results before any compute
         atomic_write_bytes(run_dir / "config.yaml", lambda f: f.write(config_to_yaml(cfg).encode()))
-    # SR crops are cut without resizing, so HR images must hold a whole crop
-    problems = check_dataset(args.data, args.method, min_size=cfg.hr_size if cfg.method == "srgan" else None)
+    # SR crops are cut without resizing, so HR images must hold a whole crop; paired/unpaired images
+    # are resized to load_size first, so they only need to be no smaller than half the crop
+    # (28 px MNIST for a 32 px crop is fine, a 10 px thumbnail for a 256 px crop is not).
+    if cfg.method == "srgan":
+        min_size = cfg.hr_size
+    elif cfg.method in ("pix2pix", "cyclegan"):
+        min_size = max(8, cfg.crop_size // 2)
+    else:
+        min_size = None
+    problems = check_dataset(args.data, args.method, min_size=min_size)
     exclude: set = set()
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems[:50])

@@ -73,7 +73,9 @@ def _check_folder(files: list[Path], problems: list[DataProblem], min_size: int,
 def check_dataset(path: str | Path, method: str, *, min_size: int | None = None) -> list[DataProblem]:
     """Problems that would break or silently spoil training of ``method`` on ``path``.
 
-    ``min_size``: smallest usable side (default: pix2pix/cyclegan 32, srgan 64, dcgan 8).
+    ``min_size``: smallest usable side. Defaults: pix2pix/cyclegan 16 (they resize to
+    ``load_size`` first, so the floor only stops absurd upscaling; ``translate train`` passes
+    half its crop size), srgan 64 (crops are cut without resizing), dcgan 8.
     Raises DataError when the layout itself is wrong (missing folder, no images at all).
     """
     if method not in METHODS:
@@ -81,7 +83,7 @@ def check_dataset(path: str | Path, method: str, *, min_size: int | None = None)
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"dataset folder {root} does not exist")
-    min_size = min_size if min_size is not None else {"srgan": 64, "dcgan": 8}.get(method, 32)
+    min_size = min_size if min_size is not None else {"srgan": 64, "dcgan": 8}.get(method, 16)
     problems: list[DataProblem] = []
     if method == "pix2pix":
         base = root / "train" if (root / "train").is_dir() else root
