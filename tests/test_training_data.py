@@ -142,3 +142,18 @@ def test_small_images_that_training_upscales_are_accepted(tmp_path):
     assert main(args) == 0
     PILImage.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "trainA" / "tiny.png")
     assert "tiny.png: too small" in "\n".join(map(str, check_dataset(root, "cyclegan")))
+
+
+def test_an_empty_val_folder_counts_as_absent(tmp_path):
+    # `translate data split --val 0` leaves an empty val/: validation must use test/ instead.
+    root = make_paired(tmp_path / "d", n=4, size=40, side_by_side=False)
+    for split in ("train", "test"):
+        for side in "AB":
+            (root / split / side).mkdir(parents=True)
+    for i, f in enumerate(sorted((root / "A").iterdir())):
+        split = "test" if i == 0 else "train"
+        f.rename(root / split / "A" / f.name)
+        (root / "B" / f.name).rename(root / split / "B" / f.name)
+    (root / "val" / "A").mkdir(parents=True)
+    val = PairedDataset(root, load_size=36, crop_size=32, train=False)
+    assert len(val) == 1 and "/test/" in val[(0, 0)]["path"]

@@ -90,8 +90,12 @@ def _hwc(x: np.ndarray) -> np.ndarray:
 
 
 def _subdir(root: Path, train: bool, names: tuple[str, ...]) -> Path:
+    """The split folder to read: ``train/`` for training, else the first of ``names`` that holds files.
+
+    An empty folder counts as absent (``translate data split --val 0`` leaves an empty ``val/``).
+    """
     for n in names if not train else ("train",):
-        if (root / n).is_dir():
+        if (root / n).is_dir() and any(p.is_file() for p in (root / n).rglob("*")):
             return root / n
     return root
 
