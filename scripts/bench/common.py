@@ -52,11 +52,16 @@ def machine_info() -> dict:
         "torch_threads": torch.get_num_threads(),
     }
     try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                            capture_output=True, text=True, check=True).stdout.strip()
+        info["git_commit"] = _git("rev-parse", "--short", "HEAD").strip()
+        # uncommitted changes to tracked files mean the commit alone does not reproduce the number
+        info["git_dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no").strip())
     except (OSError, subprocess.CalledProcessError):
-        info["git_commit"] = None
+        info["git_commit"] = info["git_dirty"] = None
     return info
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
 def time_calls(fn, *, warmup: int = 1, repeats: int = 5, budget_s: float | None = None) -> list[float]:
@@ -114,7 +119,11 @@ def write_result(name: str, payload: dict) -> Path:
 
 
 def matmul_peak_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 GEMM throughput (GFLOP/s) with ``threads`` torch threads: the machine's practical peak."""
+    """Measured float32 GEMM throughput (GFLOP/s) with ``threads`` torch threads: the machine's practical peak.
+
+    The best of ``repeats`` calls: on a shared machine slower calls measure the neighbours, not the
+    hardware. Scripts should probe before and after their measurements and keep the larger value.
+    """
     import torch
 
     prev = torch.get_num_threads()
