@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
+from translate.atomic import atomic_write_bytes
 from translate.checkpoint import (
-    atomic_write_bytes,
     build_checkpoint,
     generator_name,
     load_checkpoint,

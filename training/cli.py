@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from training.config import config_to_yaml
-    from translate.checkpoint import atomic_write_bytes
+    from translate.atomic import atomic_write_bytes
     from translate.data.check import bad_files, check_dataset
     from translate.errors import DataError
 

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from translate.checkpoint import atomic_write_bytes, generator_name, load_checkpoint, load_generator, unwrap
+from translate.atomic import atomic_write_bytes
+from translate.checkpoint import generator_name, load_checkpoint, load_generator, unwrap
 from translate.errors import ConfigError, ExportError, ModelError
 from translate.modelinfo import ModelInfo
 

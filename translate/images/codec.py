@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 import PIL.Image
 from PIL import ImageOps, features
 
+from translate.atomic import atomic_write_bytes
 from translate.errors import ConfigError, ImageError, ImageTooLargeError, TranslateError
 
 DEFAULT_MAX_PIXELS = 64 * 1024 * 1024  # 64 MP: a 8192x8192 photo; ~200 MB as uint8 RGB
@@ -339,22 +339,11 @@ def format_from_path(path: str | os.PathLike) -> str:
 def write_image(
     img: Image, path: str | os.PathLike, fmt: str | None = None, *, quality: int = 95, lossless: bool = False
 ) -> Path:
-    """Encode and write atomically (temp file in the same folder + fsync + os.replace); returns the path.
+    """Encode and write atomically (``translate.atomic``: temp file + fsync + rename); returns the path.
 
     ``fmt`` defaults to the suffix of ``path``. A crash never leaves a half-written file under
     the final name.
     """
     path = Path(path)
     data = encode_image(img, fmt or format_from_path(path), quality=quality, lossless=lossless)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, lambda fh: fh.write(data))
