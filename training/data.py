@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image as PILImage
 
 from translate.errors import DataError
+from translate.images import resize_pixels
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -56,15 +56,6 @@ def to_tensor(px: np.ndarray) -> torch.Tensor:
     """uint8 HWC -> float32 CHW in [-1, 1]."""
     # np.array copies: IDX arrays are read-only views
     return torch.from_numpy(np.array(px.transpose(2, 0, 1))).float().div(127.5).sub(1.0)
-
-
-def resize(px: np.ndarray, size: tuple[int, int], resample=PILImage.BICUBIC) -> np.ndarray:
-    """Resize uint8 HWC to (width, height) with PIL (antialiased bicubic, like MATLAB imresize)."""
-    if (px.shape[1], px.shape[0]) == tuple(size):
-        return px
-    img = PILImage.fromarray(px[:, :, 0] if px.shape[2] == 1 else px)
-    out = np.asarray(img.resize(size, resample))
-    return out[:, :, None] if out.ndim == 2 else out
 
 
 def _pair_transform(load_size: int, crop_size: int, flip: bool, train: bool):
@@ -225,7 +216,7 @@ class SRDataset(torch.utils.data.Dataset):
         if lr is not None:
             lr_c = lr[y // s : (y + size) // s, x // s : (x + size) // s]
         else:
-            lr_c = resize(hr_c, (size // s, size // s))
+            lr_c = resize_pixels(hr_c, size // s, size // s)
         if self.train and rng.random() < 0.5:
             hr_c, lr_c = hr_c[:, ::-1], lr_c[:, ::-1]
         return {"A": to_tensor(lr_c), "B": to_tensor(hr_c), "path": str(ph)}
@@ -292,7 +283,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             px = _channels(px, self.channels)
         else:
             px = load_pixels(self.files[index][0], self.channels)
-        px = resize(px, (self.image_size, self.image_size), PILImage.BILINEAR)
+        px = resize_pixels(px, self.image_size, self.image_size, resample="bilinear")
         return {"B": to_tensor(px), "label": int(self.labels[index]), "path": str(index)}
 
 

@@ -26,6 +26,7 @@ from translate.data.folders import (
     write_png,
 )
 from translate.errors import ConfigError, DataError
+from translate.images import resize_pixels
 
 LAYOUTS = ("ab", "folders")
 
@@ -54,12 +55,9 @@ def make_gray_dataset(src: str | Path, dst: str | Path, *, layout: str = "ab", f
 
 def bicubic_downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
     """[H, W, 3] with H, W divisible by ``scale`` -> [H/scale, W/scale, 3], bicubic with antialiasing."""
-    from PIL import Image as PILImage
-
     h, w = rgb.shape[:2]
     assert h % scale == 0 and w % scale == 0, f"{w}x{h} is not a multiple of the scale {scale}"
-    small = PILImage.fromarray(rgb).resize((w // scale, h // scale), PILImage.Resampling.BICUBIC)
-    return np.asarray(small, dtype=np.uint8)
+    return resize_pixels(rgb, h // scale, w // scale)  # the same filter training uses on the fly
 
 
 def make_downscale_dataset(src: str | Path, dst: str | Path, *, scale: int = 4, force: bool = False,

@@ -22,7 +22,7 @@ from translate.images.codec import (
     resolve_format,
     write_image,
 )
-from translate.images.pipeline import Prepared, apply_model, finish, prepare, resize_alpha
+from translate.images.pipeline import Prepared, apply_model, finish, prepare, resize_alpha, resize_pixels
 from translate.images.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, blend_window, choose_tile, run_tiled
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "prepare",
     "read_image",
     "resize_alpha",
+    "resize_pixels",
     "resolve_format",
     "rgb_to_luma",
     "run_tiled",

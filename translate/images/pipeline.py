@@ -54,11 +54,27 @@ def prepare(img: Image, info: ModelInfo) -> Prepared:
     return Prepared(array=xp, size=size, alpha=img.alpha, format=img.format)
 
 
+_RESAMPLE = {"bicubic": PIL.Image.Resampling.BICUBIC, "bilinear": PIL.Image.Resampling.BILINEAR}
+
+
+def resize_pixels(px: np.ndarray, height: int, width: int, resample: str = "bicubic") -> np.ndarray:
+    """uint8 [h, w] or [h, w, C] (C = 1 or 3) -> the same layout at (height, width).
+
+    Pillow's antialiased filters (bicubic is close to MATLAB's imresize, which the SR papers used
+    to make low-resolution inputs); values are clamped to 0..255. The one resize of the project:
+    alpha planes, SR low-resolution inputs (training and ``translate data downscale``), DCGAN data.
+    """
+    if px.shape[:2] == (height, width):
+        return px
+    grey_hw1 = px.ndim == 3 and px.shape[2] == 1
+    img = PIL.Image.fromarray(px[:, :, 0] if grey_hw1 else px)
+    out = np.asarray(img.resize((width, height), _RESAMPLE[resample]))
+    return out[:, :, None] if grey_hw1 else out
+
+
 def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 [h, w] alpha -> uint8 [height, width] with bicubic (Pillow clamps to 0..255)."""
-    if alpha.shape == (height, width):
-        return alpha
-    return np.asarray(PIL.Image.fromarray(alpha).resize((width, height), PIL.Image.Resampling.BICUBIC))
+    return resize_pixels(alpha, height, width)
 
 
 def finish(out: np.ndarray, prepared: Prepared, info: ModelInfo) -> Image:
