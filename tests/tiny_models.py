@@ -6,7 +6,7 @@ channels wide, so building, saving and exporting all of them takes a few seconds
     ckpt = make_tiny_checkpoint("cyclegan", tmp_path / "cg.pt")
     repo = make_tiny_repo(tmp_path)        # MODELS/{pix2pix,cyclegan-AtoB,cyclegan-BtoA,srgan,dcgan}/1/model.onnx
 
-Exports here use the fast TorchScript exporter and skip verification (tests/test_export.py
+Exports here use the fast TorchScript exporter and skip verification (tests/translate/test_export.py
 checks parity of both exporters); pass ``verify=True`` / ``exporter="auto"`` to change that.
 """
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from serving_fixtures import local_translate, png_bytes, start_server, tiny_translator
+from server_fixtures import local_translate, png_bytes, start_server, tiny_translator
 
 from serving.client import (
     AuthenticationError,
@@ -31,7 +31,7 @@ from serving.gen import translate_pb2 as pb
 from serving.gen import translate_pb2_grpc as pb_grpc
 from translate.images import decode_image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import zlib
 import grpc
 import numpy as np
 import pytest
-from serving_fixtures import local_translate, make_repo, png_bytes, start_server
+from server_fixtures import local_translate, make_repo, png_bytes, start_server
 
 from serving.client import (
     InvalidInputError,
@@ -238,13 +238,13 @@ def test_32_concurrent_clients_all_correct(batching):
 
 def test_real_exports_of_every_family_match_local(tmp_path):
     """Models exported by translate.export (ResNet translator, conditional DCGAN) served == local CLI."""
-    from helpers_models import REPO_MODELS, make_tiny_repo
+    from tiny_models import REPO_MODELS, make_tiny_repo
 
     from translate.images import decode_image as dec
     from translate.inference import OnnxBackend, Sampler
 
     # Two families keep this test short (the hand-built models above cover SR); pix2pix is left out because
-    # its tiny U-Net (unet_128, ngf 4) fails the TorchScript export in helpers_models.
+    # its tiny U-Net (unet_128, ngf 4) fails the TorchScript export in tiny_models.
     repo = make_tiny_repo(tmp_path, families=("cyclegan", "dcgan"))
     rs = start_server(repo, max_batch=4, batch_timeout_ms=50)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from serving_fixtures import make_repo, start_server
+from server_fixtures import make_repo, start_server
 
 from translate.cli import main
 from translate.errors import ConfigError

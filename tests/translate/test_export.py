@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from helpers_models import make_tiny_checkpoint
+from tiny_models import make_tiny_checkpoint
 
 from translate.checkpoint import load_generator
 from translate.cli import main

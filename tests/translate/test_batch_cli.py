@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from serving_fixtures import local_translate, make_repo, png_bytes, start_server
+from server_fixtures import local_translate, make_repo, png_bytes, start_server
 
 from translate.batch import discover_inputs, plan_jobs
 from translate.cli import main
@@ -328,7 +328,7 @@ def test_server_with_tls_and_token(tmp_path, repo, translator, capsys):
 
 def test_checkpoint_model_and_direction(tmp_path, capsys):
     """A CycleGAN checkpoint runs on PyTorch; --direction picks G_A (AtoB) or G_B (BtoA) and is required."""
-    from helpers_models import make_tiny_checkpoint
+    from tiny_models import make_tiny_checkpoint
 
     from translate.images import apply_model, read_image
     from translate.inference import TorchBackend

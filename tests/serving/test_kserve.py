@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tc
 from google.protobuf import text_format
-from helpers_models import TINY_CLASSES, TINY_NZ, make_tiny_repo
-from serving_fixtures import start_server, tiny_super_resolver, tiny_translator
+from tiny_models import TINY_CLASSES, TINY_NZ, make_tiny_repo
+from server_fixtures import start_server, tiny_super_resolver, tiny_translator
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
@@ -380,7 +380,7 @@ def test_tls_bearer_token_and_limits(tmp_path):
 
 def test_shared_batcher_tiling_and_drain(tmp_path):
     """KServe and domain requests batch together; large images tile like Translate; a drain turns probes false."""
-    from serving_fixtures import local_translate
+    from server_fixtures import local_translate
 
     model = tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
     rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=500, tile_above_pixels=48 * 48, tile_size=64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers_models import REPO_MODELS, make_tiny_repo
+from tiny_models import REPO_MODELS, make_tiny_repo
 
 from translate.errors import ConfigError, ImageError, ModelError
 from translate.images import Image

@@ -17,7 +17,7 @@ from training.synthetic import make_paired, make_unpaired
 from translate.checkpoint import load_checkpoint
 from translate.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMON = ["--device", "cpu", "--set", "tensorboard=false", "--set", "log_every=1", "--set", "n_epochs_decay=0"]
 P2P = ["--preset", "pix2pix-tiny", "--set", "netG=resnet_6blocks",
        "--set", "netG_kwargs={ngf: 4, norm: batch, use_dropout: true}",

@@ -16,7 +16,7 @@ from serving.batcher import DynamicBatcher
 from serving.errors import DeadlineExpiredError, QueueFullError
 from translate.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _gen_protos():
@@ -136,7 +136,7 @@ def test_many_threads_one_batcher_all_correct():
 
 
 def test_repository_falls_back_to_an_older_version_and_reports_the_broken_one(tmp_path):
-    from serving_fixtures import tiny_translator
+    from server_fixtures import tiny_translator
 
     from serving.repository import ModelRepository
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from helpers_models import make_tiny_checkpoint
+from tiny_models import make_tiny_checkpoint
 
 from translate.cli import main
 from translate.export import export_to_repository
