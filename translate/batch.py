@@ -448,10 +448,3 @@ def run_plan(plan: BatchPlan, processor: Processor, *, fail_fast: bool = False, 
     result.seconds = time.perf_counter() - start
     return result
 
-
-def run_batch(input_spec: str | os.PathLike, out_dir: str | os.PathLike, processor: Processor, *,
-              fmt: str = "png", recursive: bool = False, overwrite: bool = False, fail_fast: bool = False,
-              jobs: int = 2, progress: bool | None = None) -> BatchResult:
-    """:func:`plan_batch` + :func:`run_plan`: the whole of ``translate run`` minus argparse and model loading."""
-    plan = plan_batch(input_spec, out_dir, fmt=fmt, recursive=recursive, overwrite=overwrite)
-    return run_plan(plan, processor, fail_fast=fail_fast, jobs=jobs, progress=progress)
