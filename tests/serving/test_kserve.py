@@ -26,8 +26,9 @@ from tritonclient.utils import InferenceServerException
 
 from serving.client import TranslateClient
 from serving.gen import grpc_service_pb2 as ours
+from translate.backends.onnxruntime import OnnxBackend
 from translate.images import Image, decode_image, encode_image, from_model_array, pad_to_multiple, to_model_array
-from translate.inference import OnnxBackend, Sampler
+from translate.latents import Sampler
 
 TRANSLATOR = "cyclegan-AtoB"
 
