@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tc
 from google.protobuf import text_format
-from tiny_models import TINY_CLASSES, TINY_NZ, make_tiny_repo
 from server_fixtures import start_server, tiny_super_resolver, tiny_translator
+from tiny_models import TINY_CLASSES, TINY_NZ, make_tiny_repo
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
