@@ -66,11 +66,6 @@ class Ticket:
         """Remove the request from its queue if it has not started; True if it was removed."""
         return self._batcher._cancel(self._item)
 
-    @property
-    def future(self) -> Future:
-        """The underlying future (resolved with the output rows)."""
-        return self._item.future
-
 
 class DynamicBatcher:
     """Per-key request queues feeding a pool of compute workers.
@@ -120,16 +115,6 @@ class DynamicBatcher:
             self._gauge(model)
             self._cond.notify_all()
         return Ticket(self, item)
-
-    def run(self, key: Hashable, model: str, run: RunFn, inputs: tuple[np.ndarray, ...], *,
-            deadline: float | None = None, max_batch: int | None = None) -> np.ndarray:
-        """Submit and wait; cancels the request if the wait is interrupted."""
-        ticket = self.submit(key, model, run, inputs, deadline=deadline, max_batch=max_batch)
-        try:
-            return ticket.result()
-        except BaseException:
-            ticket.cancel()
-            raise
 
     def queued(self, model: str | None = None) -> int:
         """Requests waiting (not yet computing), for one model or all."""

@@ -91,7 +91,7 @@ def test_batcher_max_batch_one_for_batch_statistics_models_and_close_drains():
     run = Recorder()
     tickets = [b.submit("k", "m", run, (np.ones((1, 1), np.float32),), max_batch=1) for _ in range(3)]
     b.close(wait=True)  # queued work still runs
-    assert run.calls == [1, 1, 1] and all(t.future.done() for t in tickets)
+    assert run.calls == [1, 1, 1] and all(t.result(timeout=0) is not None for t in tickets)  # all done
 
 
 def test_token_check_is_exact():
@@ -124,7 +124,7 @@ def test_many_threads_one_batcher_all_correct():
     results = {}
 
     def worker(i):
-        results[i] = b.run(("k", i % 3), "m", run, (np.full((1, 3), i, np.float32),))
+        results[i] = b.submit(("k", i % 3), "m", run, (np.full((1, 3), i, np.float32),)).result()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
     for t in threads:
