@@ -150,9 +150,16 @@ class DynamicBatcher:
             if item.state != "queued":
                 return False
             self._unqueue(item)
-            item.state = "cancelled"
+            # gRPC cancels a call when its deadline passes, racing the scheduler's own expiry at the
+            # same instant: a cancel at or after the deadline is that expiry, and counted as one.
+            expired = item.deadline is not None and item.deadline <= time.monotonic()
+            item.state = "expired" if expired else "cancelled"
+            self.expired += expired
             self._cond.notify_all()
-        item.future.set_exception(CancelledError("the request was cancelled before it was computed"))
+        if expired:
+            self._expire([item])
+        else:
+            item.future.set_exception(CancelledError("the request was cancelled before it was computed"))
         return True
 
     def _drop_expired(self, now: float) -> list[_Item]:
@@ -160,6 +167,7 @@ class DynamicBatcher:
         for it in dropped:
             self._unqueue(it)
             it.state = "expired"
+        self.expired += len(dropped)
         return dropped
 
     def _pick(self, now: float) -> list[_Item] | None:
@@ -214,7 +222,7 @@ class DynamicBatcher:
             self._pool.submit(self._compute, batch)
 
     def _expire(self, items: list[_Item]) -> None:
-        self.expired += len(items)
+        """Fail requests whose deadline passed in the queue (already counted in ``expired``)."""
         for it in items:
             if self.metrics is not None:
                 self.metrics.expired.labels(it.model).inc()

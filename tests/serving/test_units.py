@@ -13,7 +13,7 @@ import pytest
 
 from serving.auth import TokenAuthInterceptor
 from serving.batcher import DynamicBatcher
-from serving.errors import DeadlineExpiredError, QueueFullError
+from serving.errors import CancelledError, DeadlineExpiredError, QueueFullError
 from translate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,24 @@ def test_batcher_errors_reach_every_caller_and_limits_hold():
         late = b.submit("k", "m", Recorder(), (np.zeros((1, 1), np.float32),), deadline=time.monotonic() + 0.05)
         with pytest.raises(DeadlineExpiredError, match="not computed"):
             late.result(5)
+    finally:
+        b.close()
+
+
+def test_a_cancel_after_the_deadline_counts_as_expiry():
+    """gRPC cancels a call when its deadline passes, at the instant the scheduler would expire it."""
+    b = DynamicBatcher(max_batch=4, batch_timeout=5.0)
+    try:
+        late = b.submit("k", "m", Recorder(), (np.zeros((1, 1), np.float32),), deadline=time.monotonic() + 0.05)
+        early = b.submit("k", "m", Recorder(), (np.zeros((1, 1), np.float32),), deadline=time.monotonic() + 60)
+        with b._cond:  # hold the scheduler off, so the cancel comes first (the lock is reentrant)
+            time.sleep(0.1)
+            assert late.cancel() and early.cancel()
+        with pytest.raises(DeadlineExpiredError, match="not computed"):
+            late.result(5)
+        with pytest.raises(CancelledError, match="cancelled before it was computed"):
+            early.result(5)
+        assert b.expired == 1 and b.queued("m") == 0
     finally:
         b.close()
 
