@@ -33,7 +33,7 @@ class _MethodNames:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``translate train``."""
     parser.add_argument("method", choices=_MethodNames(), metavar="METHOD", help="what to train: %(choices)s")
-    parser.add_argument("--data", required=True, help="dataset folder (layouts: see README, training section)")
+    parser.add_argument("--data", required=True, help="dataset folder (layouts: see docs/training.md, Data layouts)")
     parser.add_argument("--out", required=True, help="run folder: config.yaml, checkpoints/, samples/, metrics.jsonl")
     parser.add_argument("--preset", help="paper defaults, e.g. pix2pix, cyclegan-128, srgan, dcgan-mnist, *-tiny")
     parser.add_argument("--config", help="YAML file of config keys (applied after the preset)")

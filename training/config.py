@@ -5,7 +5,7 @@ against what it accepts) before any data is read or any network is built, and th
 is written next to the results (``RUN_DIR/config.yaml``). The config classes live with their
 methods (``TrainConfig`` in ``training/method.py``, ``Pix2PixConfig`` in ``training/pix2pix.py``
 ...); this module finds them through ``training.registry``. Paper defaults live in
-``training/presets/*.yaml`` (see the README's preset table); the dataclass defaults equal the
+``training/presets/*.yaml`` (table in docs/training.md); the dataclass defaults equal the
 full-size paper presets.
 
 Keys are flat (``lr``, ``lambda_L1``) except the two network-kwargs dicts, which take dotted

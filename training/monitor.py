@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from translate.images import convert_channels
 from translate.metrics import tensor_to_uint8
 
 log = logging.getLogger("training")
@@ -30,7 +31,7 @@ log = logging.getLogger("training")
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """[C, H, W] in [-1, 1] -> uint8 HWC with 3 channels (grey repeated) for grids."""
     px = tensor_to_uint8(x)
-    return np.repeat(px, 3, axis=2) if px.shape[2] == 1 else px
+    return convert_channels(px, 3)
 
 
 def grid_image(columns: list[torch.Tensor]) -> np.ndarray:

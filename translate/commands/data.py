@@ -81,8 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     k.add_argument("dir", help="data set folder")
     what = k.add_mutually_exclusive_group(required=True)
     what.add_argument("--method", metavar="METHOD",
-                      help="the training method the data set is for (pix2pix, cyclegan, ...: its data layout and "
-                           "minimum image size); needs the trainer installed")
+                      help="the training method the data set is for (as in `translate train METHOD`): checks its "
+                           "data layout and minimum image size; needs the trainer installed")
     what.add_argument("--layout", choices=LAYOUTS, help="the data layout to check against, without the trainer")
     k.add_argument("--min-size", type=int, metavar="PX",
                    help="smallest usable image side (default: the method's minimum; none with --layout)")

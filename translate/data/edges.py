@@ -39,7 +39,7 @@ from translate.data.folders import (
     write_png,
 )
 from translate.errors import ConfigError, DataError
-from translate.images import resize_pixels
+from translate.images import resize_pixels, rgb_to_luma
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def canny_edges(rgb: np.ndarray) -> np.ndarray:
     except ImportError as exc:
         raise ConfigError("the Canny detector needs OpenCV: `pip install opencv-python-headless` "
                           "(it comes with `pip install 'translate[train]'`)") from exc
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    grey = rgb_to_luma(rgb)  # the project's one grey conversion
     grey = cv2.GaussianBlur(grey, (5, 5), 0)
     median = float(np.median(grey))
     low, high = int(max(0, 0.66 * median)), int(min(255, 1.33 * median))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from translate.errors import ConfigError, DataError, ImageError
-from translate.images import IMAGE_SUFFIXES, list_image_files, read_image, rgb_to_luma
+from translate.images import IMAGE_SUFFIXES, convert_channels, list_image_files, read_image, rgb_to_luma
 
 
 def list_images(folder: str | Path, *, recursive: bool = False) -> list[Path]:
@@ -52,10 +52,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
         img = read_image(path)
     except (ImageError, OSError) as exc:
         raise DataError(f"cannot read {path}: {exc}; remove or replace that file") from exc
-    px = img.pixels
-    if px.shape[2] == 1:
-        px = np.repeat(px, 3, axis=2)
-    return np.ascontiguousarray(px)
+    return np.ascontiguousarray(convert_channels(img.pixels, 3))
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -84,9 +81,7 @@ def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def as_rgb(x: np.ndarray) -> np.ndarray:
     """[H, W] or [H, W, 1] -> [H, W, 3] by repeating the grey channel."""
-    if x.ndim == 2:
-        x = x[:, :, None]
-    return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
+    return convert_channels(x[:, :, None] if x.ndim == 2 else x, 3)
 
 
 def file_rng(seed: int, name: str) -> np.random.Generator:
