@@ -65,12 +65,12 @@ def bare_ort(model: Path, images: list[bytes], threads: int) -> tuple[float, flo
     import onnxruntime as ort
 
     from translate.images import decode_image, prepare
-    from translate.modelinfo import ModelInfo
+    from translate.modelrepo import file_of_session
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-    info = ModelInfo.from_metadata(sess.get_modelmeta().custom_metadata_map)
+    info = file_of_session(sess, model).info
     arrays = [prepare(decode_image(b), info).array for b in images]
     sess.run(None, {"input": arrays[0]})  # warm-up
     start, cpu = time.perf_counter(), time.process_time()

@@ -13,5 +13,7 @@ Modules, from the wire inwards:
 - ``errors``     server-side error types and their gRPC status codes
 - ``metrics``    Prometheus instruments
 - ``client``     typed Python client with retries and domain errors
+- ``remote``     ``translate run/generate --server``: the library's processors over the client (entry points)
+- ``cli``        ``translate serve`` (an entry point of ``translate.commands``)
 - ``gen``        generated stubs (``python scripts/gen_protos.py``)
 """

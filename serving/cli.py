@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "serve a model repository over gRPC"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``translate serve``; defaults are safe (loopback only, every limit on)."""

@@ -163,7 +163,7 @@ class InferenceEngine:
                  latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
                  output_format: str = "", quality: int = 0, call: Call | None = None) -> GenerateResult:
         """Sample from a generator: seeds (via Sampler.seed_latents) or explicit latents [N, nz]."""
-        from translate.inference import Sampler
+        from translate.latents import Sampler
 
         call = call or Call()
         fmt = self._format(output_format) or "png"

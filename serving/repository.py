@@ -2,9 +2,11 @@
 
 Layout and version policy follow Triton's model repository (https://docs.nvidia.com/deeplearning/
 triton-inference-server/user-guide/docs/user_guide/model_repository.html) with its default
-"latest" policy: the highest numeric version directory of each model is served. Everything the
-server needs (channels, padding multiple, scale, latent size) comes from the ONNX metadata written
-by ``translate export`` (:class:`translate.modelinfo.ModelInfo`), never from flags.
+"latest" policy: the highest numeric version directory of each model is served. The layout is
+read through :mod:`translate.modelrepo`, its one owner. Everything the server needs (channels,
+padding multiple, scale, latent size) comes from the ONNX metadata written by ``translate export``
+(:class:`translate.modelinfo.ModelInfo`), never from flags; it is read from the backend's own
+ONNX Runtime session, so each model file is parsed once on load.
 
 Hot reload (polling): a new version directory is loaded and warmed up *beside* the serving one,
 then swapped in under a lock, so no request ever sees a half-loaded model; the old version is
@@ -27,22 +29,15 @@ import numpy as np
 from serving.errors import ModelNotFoundError, ModelUnavailableError
 from translate.errors import ModelError
 from translate.modelinfo import ModelInfo
+from translate.modelrepo import TensorSpec, list_models, model_path
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.onnx"
 LOADING, READY, UNAVAILABLE = "LOADING", "READY", "UNAVAILABLE"
 
-BackendFactory = Callable[[Path], object]  # path -> object with __call__(x) / generate(z, labels)
-
-
-@dataclass
-class TensorSpec:
-    """One ONNX graph input or output (-1 marks a dynamic dimension)."""
-
-    name: str
-    dtype: str
-    shape: list[int]
+# path -> backend: ``__call__(x)`` / ``generate(z, labels)`` plus ``info``, ``metadata``, ``inputs``
+# and ``outputs`` read from the file it loaded (translate.backends.onnxruntime.OnnxBackend)
+BackendFactory = Callable[[Path], object]
 
 
 @dataclass(eq=False)
@@ -84,35 +79,14 @@ class ModelRecord:
 
 
 def default_backend_factory(intra_op_threads: int | None = None) -> BackendFactory:
-    """ONNX Runtime backends from :mod:`translate.inference` (same code as the local CLI)."""
+    """ONNX Runtime backends from :mod:`translate.backends` (same code as the local CLI)."""
 
     def factory(path: Path):
-        from translate.inference import OnnxBackend
+        from translate.backends.onnxruntime import OnnxBackend
 
         return OnnxBackend(str(path), device="auto", intra_op_threads=intra_op_threads)
 
     return factory
-
-
-def read_model_file(path: Path) -> tuple[ModelInfo, dict[str, str], list[TensorSpec], list[TensorSpec]]:
-    """ModelInfo, raw metadata and graph inputs/outputs of an exported ONNX file."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf raises DecodeError and friends
-        raise ModelError(f"{path} is not a readable ONNX file ({exc}); re-export it with `translate export`") from exc
-    md = {p.key: p.value for p in model.metadata_props}
-    info = ModelInfo.from_metadata(md)
-
-    def spec(v) -> TensorSpec:
-        t = v.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-        return TensorSpec(v.name, onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, dims)
-
-    init = {i.name for i in model.graph.initializer}
-    return (info, md, [spec(v) for v in model.graph.input if v.name not in init],
-            [spec(v) for v in model.graph.output])
 
 
 def warm_up(backend, info: ModelInfo) -> None:
@@ -158,21 +132,20 @@ class ModelRepository:
 
     # -- disk scanning and loading --
     def _disk(self) -> dict[str, dict[int, Path]]:
-        found: dict[str, dict[int, Path]] = {}
-        for model_dir in sorted(self.root.iterdir()):
-            if not model_dir.is_dir() or model_dir.name.startswith("."):
-                continue
-            versions = {int(v.name): v / MODEL_FILE for v in model_dir.iterdir()
-                        if v.is_dir() and v.name.isdigit() and (v / MODEL_FILE).is_file()}
-            if versions:
-                found[model_dir.name] = versions
-        return found
+        return {name: {v: model_path(self.root / name, v) for v in versions}
+                for name, versions in list_models(self.root).items()}
 
     def _load(self, name: str, version: int, path: Path) -> ModelVersion:
-        info, md, inputs, outputs = read_model_file(path)
-        backend = self._factory(path)
-        warm_up(backend, info)
-        return ModelVersion(name, version, path, info, backend, md, inputs, outputs)
+        backend = self._factory(path)  # the one parse of the file: the description comes from the session
+        try:
+            warm_up(backend, backend.info)
+        except BaseException:
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()
+            raise
+        return ModelVersion(name, version, path, backend.info, backend, backend.metadata, backend.inputs,
+                            backend.outputs)
 
     def poll(self) -> None:
         """Scan the directory once: load new models/versions, unload removed ones."""

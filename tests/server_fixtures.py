@@ -107,8 +107,8 @@ def png_bytes(h: int = 20, w: int = 24, seed: int = 0, channels: int = 3) -> byt
 
 def local_translate(model_path: Path, data: bytes, **kwargs):
     """What the local CLI computes for ``data`` (the reference the server must match)."""
+    from translate.backends.onnxruntime import OnnxBackend
     from translate.images import apply_model, decode_image
-    from translate.inference import OnnxBackend
 
     backend = OnnxBackend(model_path, device="cpu")
     return apply_model(backend, decode_image(data), backend.info, **kwargs)

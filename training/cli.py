@@ -11,6 +11,7 @@ import argparse
 import shlex
 import sys
 
+HELP = "train pix2pix / cyclegan / srgan / dcgan"
 METHODS = ("pix2pix", "cyclegan", "srgan", "dcgan")
 
 

@@ -1,10 +1,11 @@
 """Batch translation: find inputs, skip finished work, run a small decode/infer/encode pipeline.
 
-This is the library side of ``translate run`` (``translate/commands/run.py`` is the thin shell).
-It fixes the failure modes of the reference ``test.py`` of pytorch-CycleGAN-and-pix2pix
-(STYLE.md): no cap on the number of images, any size (padding and tiling happen in
-``translate.images``), one bad file never stops the batch, outputs are written atomically so an
-interrupted run can simply be started again and skips what is finished.
+This is the library side of ``translate run`` (``translate/commands/run.py`` is the thin shell);
+the work on each file is done by a processor (:mod:`translate.processors`: a local model, or a
+server through ``serving.remote``). It fixes the failure modes of the reference ``test.py`` of
+pytorch-CycleGAN-and-pix2pix: no cap on the number of images, any size (padding and tiling
+happen in ``translate.images``), one bad file never stops the batch, outputs are written
+atomically so an interrupted run can simply be started again and skips what is finished.
 
 Pipeline (threads + bounded queues, so memory stays bounded however many files there are)::
 
@@ -25,21 +26,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from translate.errors import ConfigError, TranslateError
+from translate.images.codec import ALPHA_FORMATS, EXTENSIONS, SUFFIX_FORMATS, normalize_format
+from translate.processors import Processor
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("png", "jpg", "webp", "same")
-# --format same: judged by the input's suffix (the output name must be known before decoding, to
-# skip finished work); suffixes we cannot write map to PNG.
-SAME_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".jpe": "jpg", ".jfif": "jpg", ".webp": "webp",
-               ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff"}
-SUFFIX_OF_FORMAT = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
-# Formats without alpha: a result with alpha is written as PNG next to where the file would have
-# gone (alpha is never dropped or flattened silently).
-NO_ALPHA_FORMATS = ("jpg", "bmp")
+OUTPUT_FORMATS = ("png", "jpg", "webp", "same")  # what `translate run --format` offers
 _GLOB_CHARS = set("*?[")
 
 
@@ -54,7 +49,7 @@ class Job:
     src: Path
     rel: Path
     out: Path
-    fmt: str  # png | jpg | webp
+    fmt: str  # png | jpg | webp (| bmp | tif with --format same)
     alpha_out: Path | None = None
 
     def finished(self) -> bool | None:
@@ -100,21 +95,6 @@ class BatchResult:
         if self.cancelled:
             text += f", not attempted {self.cancelled} (--fail-fast)"
         return text + f" in {self.seconds:.1f} s ({rate:.2f} img/s)"
-
-
-class Processor(Protocol):
-    """What the pipeline runs: ``load`` in the loader threads, ``__call__`` in the inference stage.
-
-    ``concurrency`` is how many inference calls may run at once: 1 for a local model (ONNX
-    Runtime already uses every core for one call), more for a server (requests overlap and its
-    dynamic batcher groups them).
-    """
-
-    concurrency: int
-
-    def load(self, path: Path) -> Any: ...
-
-    def __call__(self, payload: Any) -> Any: ...
 
 
 # ---------------------------------------------------------------- input discovery and planning
@@ -176,13 +156,24 @@ def discover_inputs(spec: str | os.PathLike, *, recursive: bool = False,
     return found
 
 
+def _short_name(pillow_format: str) -> str:
+    """'JPEG' -> 'jpg': the name of a format by the suffix we write it with (translate.images.EXTENSIONS)."""
+    return EXTENSIONS[pillow_format].lstrip(".")
+
+
 def output_format(rel: Path, fmt: str) -> str:
-    """The format written for input ``rel`` under ``--format fmt`` (``same``: by the input's suffix, else png)."""
+    """The format written for input ``rel`` under ``--format fmt`` (``same``: by the input's suffix, else png).
+
+    ``same`` is judged by the suffix because the output name must be known before decoding, to
+    skip finished work; every format the decoder reads is one we write.
+    """
     if fmt == "same":
-        return SAME_FORMAT.get(rel.suffix.lower(), "png")
-    if fmt not in SUFFIX_OF_FORMAT:
-        raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
-    return fmt
+        source = SUFFIX_FORMATS.get(rel.suffix.lower())
+        return _short_name(source) if source else "png"
+    try:
+        return _short_name(normalize_format(fmt))
+    except ConfigError:
+        raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}") from None
 
 
 def plan_jobs(inputs: Iterable[tuple[Path, Path]], out_dir: Path, fmt: str) -> list[Job]:
@@ -199,7 +190,7 @@ def plan_jobs(inputs: Iterable[tuple[Path, Path]], out_dir: Path, fmt: str) -> l
         return p.as_posix().lower()
 
     def suffix(rel: Path, f: str) -> str:  # --format same keeps the input's own suffix (.jpeg, .TIFF)
-        return rel.suffix if fmt == "same" and rel.suffix.lower() in SAME_FORMAT else SUFFIX_OF_FORMAT[f]
+        return rel.suffix if fmt == "same" and rel.suffix.lower() in SUFFIX_FORMATS else EXTENSIONS[normalize_format(f)]
 
     counts: dict[str, int] = {}
     for _, rel, f in items:
@@ -213,7 +204,7 @@ def plan_jobs(inputs: Iterable[tuple[Path, Path]], out_dir: Path, fmt: str) -> l
     jobs = []
     for (src, rel, f), out in zip(items, outs):
         alpha_out = None
-        if f in NO_ALPHA_FORMATS:
+        if normalize_format(f) not in ALPHA_FORMATS:  # alpha is kept in a PNG, never dropped or flattened
             alpha_out = out.with_suffix(".png")
             if key(alpha_out) in taken:  # x.jpg's alpha fallback must not replace the result of x.png
                 alpha_out = out.with_name(out.name + ".png")
@@ -457,10 +448,3 @@ def run_plan(plan: BatchPlan, processor: Processor, *, fail_fast: bool = False, 
     result.seconds = time.perf_counter() - start
     return result
 
-
-def run_batch(input_spec: str | os.PathLike, out_dir: str | os.PathLike, processor: Processor, *,
-              fmt: str = "png", recursive: bool = False, overwrite: bool = False, fail_fast: bool = False,
-              jobs: int = 2, progress: bool | None = None) -> BatchResult:
-    """:func:`plan_batch` + :func:`run_plan`: the whole of ``translate run`` minus argparse and model loading."""
-    plan = plan_batch(input_spec, out_dir, fmt=fmt, recursive=recursive, overwrite=overwrite)
-    return run_plan(plan, processor, fail_fast=fail_fast, jobs=jobs, progress=progress)

@@ -1,9 +1,12 @@
 """The ``translate`` command line: one console script, subcommands dispatched lazily.
 
 Each subcommand lives in its own module that defines ``add_arguments(parser)`` and
-``main(args) -> int``. Those modules import only argparse-level things at the top, so
-``translate --help`` stays fast and ``translate`` never imports ``training`` or ``serving``
-unless that subcommand runs. Exit codes: 0 success, 1 failure, 2 usage / configuration error.
+``main(args) -> int``. The library's own commands are listed in :data:`COMMANDS`; commands that
+need the trainer or the server (``train``, ``serve``) are registered by those packages as entry
+points of the group ``translate.commands`` (:func:`translate.plugins.commands`), whose modules
+also define ``HELP``, so ``translate`` never names ``training`` or ``serving``. The modules import
+only argparse-level things at the top, so ``translate --help`` stays fast (no torch, ONNX Runtime
+or grpc). Exit codes: 0 success, 1 failure, 2 usage / configuration error.
 """
 
 from __future__ import annotations
@@ -16,35 +19,54 @@ import sys
 from translate import __version__
 from translate.errors import ConfigError, TranslateError
 
-# name -> (module, one-line help). A plain dict in one visible place (STYLE.md, principle 6).
+log = logging.getLogger(__name__)
+
+# The library's own commands: name -> (module, one-line help). A plain dict in one visible place.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("translate.commands.info", "describe a checkpoint or exported ONNX model"),
     "import-checkpoint": ("translate.commands.import_checkpoint", "convert a pytorch-CycleGAN-and-pix2pix .pth"),
-    "train": ("training.cli", "train pix2pix / cyclegan / srgan / dcgan"),
     "export": ("translate.commands.export", "export a generator to ONNX (verified against PyTorch)"),
-    "serve": ("serving.cli", "serve a model repository over gRPC"),
     "run": ("translate.commands.run", "translate a file, folder or glob of images"),
     "generate": ("translate.commands.generate", "sample images from an unconditional model"),
     "data": ("translate.commands.data", "build and check datasets"),
 }
 
 
+def _unavailable(name: str, exc: BaseException) -> str:
+    return (f"`translate {name}` needs an extra that is not installed ({exc}); "
+            "install with `pip install 'translate[all]'`")
+
+
+def _add_command(sub, name: str, load, help_text: str | None) -> None:
+    """Add subcommand ``name``; ``load()`` imports its module. A missing extra leaves it listed but unavailable."""
+    try:
+        mod = load()
+    except ImportError as exc:  # an optional extra is missing: keep the other commands usable
+        help_text = help_text or "(unavailable: needs an extra that is not installed)"
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_unavailable=_unavailable(name, exc))
+        return
+    help_text = help_text or getattr(mod, "HELP", "")
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    mod.add_arguments(p)
+    p.set_defaults(_main=mod.main)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser; each subcommand module adds its own arguments."""
+    """The full parser: the built-in commands, then every ``translate.commands`` plugin."""
+    from translate.plugins import commands
+
     parser = argparse.ArgumentParser(prog="translate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"translate {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:  # an optional extra is missing: keep the other commands usable
-            p.set_defaults(_unavailable=f"`translate {name}` needs an extra that is not installed ({exc}); "
-                           "install with `pip install 'translate[all]'`")
+        _add_command(sub, name, lambda module=module: importlib.import_module(module), help_text)
+    for name, entry in commands().items():
+        if name in COMMANDS:
+            log.warning("ignoring the plugin command %r (%s): a built-in command has that name", name, entry.value)
             continue
-        mod.add_arguments(p)
-        p.set_defaults(_main=mod.main)
+        _add_command(sub, name, entry.load, None)
     return parser
 
 

@@ -36,6 +36,14 @@ class ModelError(TranslateError):
     """A model (checkpoint or ONNX file) cannot be loaded or does not fit the request."""
 
 
+class LabelError(ConfigError, ModelError):
+    """Class labels that do not fit the model (missing, extra, not integers, out of range).
+
+    Both a usage error (the CLI exits 2, the server answers INVALID_ARGUMENT) and a request
+    that does not fit the model, so callers that catch either kind see it.
+    """
+
+
 class ExportError(TranslateError):
     """ONNX export failed, or the exported model does not match PyTorch."""
 

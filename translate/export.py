@@ -17,7 +17,11 @@ Graph interface: image models ``input`` float32 [N, C, H, W] in [-1, 1] -> ``out
 Batch norm (pix2pix U-Net, Isola et al. 2017, sec. 3.3 / 4): the paper ran the generator with
 batch statistics at test time (batch size 1). ``batchnorm_mode="batch"`` reproduces that with
 per-image statistics, so a served image never depends on which other requests shared its
-batch; ``"running"`` uses the running averages (standard eval mode). Dropout is always off.
+batch; ``"running"`` uses the running averages (standard eval mode); see
+:mod:`translate.nets.batchnorm`. Dropout is always off.
+
+Repository exports (:func:`export_to_repository`) are installed through :mod:`translate.modelrepo`,
+the one owner of the ``MODELS/<name>/<version>/model.onnx`` layout.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import tempfile
 import time
 import warnings
@@ -46,16 +49,14 @@ from translate.atomic import atomic_write_bytes
 from translate.checkpoint import generator_name, load_checkpoint, load_generator, unwrap
 from translate.errors import ConfigError, ExportError, ModelError
 from translate.modelinfo import ModelInfo
+from translate.modelrepo import CONFIG_FILE, install_version, next_version
+from translate.nets.batchnorm import BATCHNORM_MODES, count_batchnorms, default_batchnorm_mode, use_batch_statistics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18  # the torch.export-based exporter implements opset >= 18
 EXPORTERS = ("auto", "dynamo", "torchscript")
 TOLERANCE = 1e-3  # max abs error (outputs in [-1, 1]) above which an export fails
-BATCHNORM_MODES = ("running", "batch")
-# The one switch for pix2pix's default (see default_batchnorm_mode). Change it once the
-# validation measurement of running vs batch statistics says which is better.
-PIX2PIX_DEFAULT_BATCHNORM_MODE = "running"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -119,53 +120,7 @@ class ExportReport:
         return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- batch norm modes
-class PerImageBatchNorm2d(nn.Module):
-    """Batch norm that normalises with each image's own statistics (train-mode BN at batch size 1).
-
-    Uses the BN layer's affine weights; exports as ONNX InstanceNormalization.
-    """
-
-    def __init__(self, bn: nn.modules.batchnorm._BatchNorm):
-        super().__init__()
-        c = bn.num_features
-        weight = bn.weight.detach().clone() if bn.weight is not None else torch.ones(c)
-        bias = bn.bias.detach().clone() if bn.bias is not None else torch.zeros(c)
-        self.weight = nn.Parameter(weight, requires_grad=False)
-        self.bias = nn.Parameter(bias, requires_grad=False)
-        self.eps = bn.eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, C, H, W] -> same shape, statistics over H and W of each image."""
-        return nn.functional.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
-
-
-def count_batchnorms(net: nn.Module) -> int:
-    """Number of 2-d batch-norm layers in ``net``."""
-    return sum(isinstance(m, nn.BatchNorm2d) for m in net.modules())
-
-
-def use_batch_statistics(net: nn.Module) -> nn.Module:
-    """Copy of ``net`` whose BatchNorm2d layers use per-image statistics (see PerImageBatchNorm2d)."""
-    net = copy.deepcopy(net)
-    for parent in list(net.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, nn.BatchNorm2d):
-                setattr(parent, child_name, PerImageBatchNorm2d(child))
-    return net.eval()
-
-
-def default_batchnorm_mode(info: ModelInfo) -> str:
-    """Batch-norm mode used when the caller does not choose one.
-
-    pix2pix: :data:`PIX2PIX_DEFAULT_BATCHNORM_MODE` unless the checkpoint's processing block
-    asks for "batch"; every other family: "running" (plain eval mode).
-    """
-    if info.batchnorm_mode == "batch":
-        return "batch"
-    return PIX2PIX_DEFAULT_BATCHNORM_MODE if info.family == "pix2pix" else "running"
-
-
+# ----------------------------------------------------------------------------- batch norm reference
 def _batch_mode_reference(net: nn.Module):
     """Independent torch reference for "batch" mode: BN layers in train mode, one image at a time.
 
@@ -348,12 +303,6 @@ def sample_photo() -> tuple[np.ndarray, str]:
         return (np.clip(img, 0, 1) * 255).astype(np.uint8), "synthetic scene"
 
 
-def _resize(pixels: np.ndarray, h: int, w: int) -> np.ndarray:
-    from PIL import Image as PILImage
-
-    return np.asarray(PILImage.fromarray(pixels).resize((w, h), PILImage.Resampling.LANCZOS))
-
-
 def check_sizes(info: ModelInfo, static_shape: tuple[int, int] | None) -> list[tuple[int, int]]:
     """Image sizes for the real-photo checks: one on the pad multiple, one off it (padded)."""
     if static_shape:
@@ -379,7 +328,8 @@ def verify_onnx(
     """Compare ONNX Runtime with the torch ``reference`` callable; returns one CheckResult per check."""
     import onnxruntime as ort
 
-    from translate.inference import seed_latents, session_options
+    from translate.backends.onnxruntime import session_options
+    from translate.latents import seed_latents
 
     session = ort.InferenceSession(model_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"])
     peak = info.value_range[1] - info.value_range[0]
@@ -417,7 +367,7 @@ def verify_onnx(
     if photo is None:
         photo, photo_name = sample_photo()
     for h, w in sizes:
-        img = images.Image(pixels=_resize(photo, h, w), alpha=None, format=None)
+        img = images.Image(pixels=images.resize_pixels(photo, h, w, resample="lanczos"), alpha=None, format=None)
         prepared = images.prepare(img, info)  # pads to the multiple exactly as every caller does
         padded = "" if prepared.array.shape[-2:] == (h, w) else f" (padded to {prepared.array.shape[-2]}x" \
                                                                  f"{prepared.array.shape[-1]})"
@@ -606,37 +556,6 @@ def export_onnx(
     return report
 
 
-def _versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def _install_version(model_dir: Path, version: int, data: bytes, force: bool) -> Path:
-    """Write ``model_dir/version/model.onnx`` so that readers see the old version or the new one.
-
-    The file is written into a hidden temp dir (not a number, so servers and Triton ignore it)
-    and the directory is renamed into place.
-    """
-    final = model_dir / str(version)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
-    old = None
-    try:
-        atomic_write_bytes(tmp / "model.onnx", lambda f: f.write(data))
-        if final.exists():
-            if not force:  # re-checked: another export may have taken the version meanwhile
-                raise ExportError(f"{final} already exists; pass --force to overwrite it or choose a new --version")
-            old = Path(tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir))
-            os.rename(final, old / "v")
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return final / "model.onnx"
-
-
 def export_to_repository(
     checkpoint: str | os.PathLike | dict,
     repo: str | os.PathLike,
@@ -669,7 +588,7 @@ def export_to_repository(
     targets = []
     for model_name in names:
         model_dir = repo / model_name
-        v = version if version is not None else (max(_versions(model_dir), default=0) + 1)
+        v = version if version is not None else next_version(model_dir)
         if (model_dir / str(v)).exists() and not force:
             raise ExportError(f"{model_dir / str(v)} already exists; pass --force to overwrite it or choose a new "
                               "--version")
@@ -683,24 +602,11 @@ def export_to_repository(
         try:
             config = model_config(model_name, report.info, max_batch_size=max_batch_size,
                                   static_shape=export_kwargs.get("static_shape"))
-            atomic_write_bytes(model_dir / "config.pbtxt", lambda f, c=config: f.write(c.encode()))
-            report.path = _install_version(model_dir, v, data, force)
+            atomic_write_bytes(model_dir / CONFIG_FILE, lambda f, c=config: f.write(c.encode()))
+            report.path = install_version(model_dir, v, data, force)
         except OSError as exc:
             raise ExportError(f"cannot write into {model_dir}: {exc.strerror or exc}; choose a writable "
                               "repository") from exc
         reports.append(report)
     return reports
 
-
-def read_onnx_info(path: str | os.PathLike) -> ModelInfo:
-    """ModelInfo from an exported file's ``metadata_props`` (ModelError if missing/unreadable)."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"ONNX model {path} does not exist or is not a file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise ModelError(f"{path} is not a readable ONNX file ({type(exc).__name__}); re-export it") from exc
-    return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props})

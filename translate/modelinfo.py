@@ -12,7 +12,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from translate.errors import ModelError
+import numpy as np
+
+from translate.errors import LabelError, ModelError
 
 FAMILIES = ("pix2pix", "cyclegan", "srgan", "dcgan")
 TASKS = ("translate", "super_resolve", "generate")
@@ -57,6 +59,34 @@ class ModelInfo:
         if self.task == "generate" and self.latent_size < 1:
             raise ModelError("a generate model needs latent_size >= 1")
         self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
+
+    def check_labels(self, labels, count: int | None = None, *, name: str = "labels") -> np.ndarray | None:
+        """Class labels checked against this model: int64 [count] (None for an unconditional model).
+
+        Class-conditional models (``num_classes`` > 0) need integer labels in 0..num_classes-1,
+        one per sample when ``count`` is given (an int, a sequence or an array; [N, 1] is
+        flattened); unconditional models take none. ``name`` is how the caller's user spells the
+        argument ("labels", "--class C"), so the message says what to change. Raises
+        :class:`~translate.errors.LabelError` (a ConfigError and a ModelError).
+        """
+        k = self.num_classes
+        if k == 0:
+            if labels is not None:
+                raise LabelError(f"this model is unconditional (num_classes = 0): drop {name}")
+            return None
+        if labels is None:
+            raise LabelError(f"this model is class-conditional ({k} classes): pass {name} with values in 0..{k - 1}")
+        arr = np.asarray(labels)
+        if arr.dtype.kind not in "iu":
+            raise LabelError(f"{name} must be integer class numbers in 0..{k - 1}, got {arr.dtype} values")
+        arr = arr.astype(np.int64).reshape(-1)
+        if count is not None and arr.shape != (count,):
+            raise LabelError(f"need one label per sample ({count}), got {arr.size}")
+        bad = np.unique(arr[(arr < 0) | (arr >= k)])
+        if bad.size:
+            shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+            raise LabelError(f"{name} out of range: this model has classes 0..{k - 1} (got {shown})")
+        return arr
 
     # -- checkpoint form (plain python types, safe for torch.load(weights_only=True)) --
     def to_dict(self) -> dict:

@@ -1,7 +1,7 @@
 """Seed lists for ``translate generate``: ``"0-99,120"`` -> ``[0, 1, ..., 99, 120]``.
 
 A seed names one latent vector (``np.random.default_rng(seed).standard_normal(nz)``, see
-``translate.inference.Sampler.seed_latents``), so the same seed gives the same image on every
+:func:`translate.latents.seed_latents`), so the same seed gives the same image on every
 run and on the server. The syntax follows the StyleGAN2/3 ``--seeds`` option: comma-separated
 integers and inclusive ``A-B`` ranges.
 """

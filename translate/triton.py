@@ -4,7 +4,8 @@ Spec: Triton's model configuration (``model_config.proto``, protobuf text format
 ``max_batch_size > 0`` Triton owns the batch dimension, so ``dims`` list only the per-item
 shape, with ``-1`` for every dynamic axis; a per-item scalar (the class ``label`` of a
 conditional generator, ONNX shape [N]) is declared as ``dims: [1]`` and reshaped to ``[]``.
-The same ``MODELS/<name>/<version>/model.onnx`` layout is what our own server reads.
+The same ``MODELS/<name>/<version>/model.onnx`` layout (:mod:`translate.modelrepo`) is what our
+own server reads.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ DEFAULT_MAX_BATCH_SIZE = 8
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    """One input or output: name, Triton data type and per-item dims (-1 = dynamic)."""
+class TritonTensor:
+    """One input or output as Triton declares it: name, Triton data type and per-item dims (-1 = dynamic).
+
+    (What an exported file itself says about its tensors is :class:`translate.modelrepo.TensorSpec`.)
+    """
 
     name: str
     data_type: str  # TYPE_FP32 / TYPE_INT64
@@ -26,28 +30,28 @@ class TensorSpec:
     reshape_to_scalar: bool = False  # ONNX shape [N]: Triton dims [1] + reshape { shape: [] }
 
 
-def tensor_specs(
+def triton_tensors(
     info: ModelInfo, static_shape: tuple[int, int] | None = None
-) -> tuple[list[TensorSpec], list[TensorSpec]]:
+) -> tuple[list[TritonTensor], list[TritonTensor]]:
     """Inputs and outputs of the ONNX model that :func:`translate.export.export_onnx` writes for ``info``."""
     if info.task == "generate":
-        inputs = [TensorSpec("z", "TYPE_FP32", (info.latent_size,))]
+        inputs = [TritonTensor("z", "TYPE_FP32", (info.latent_size,))]
         if info.num_classes > 0:
-            inputs.append(TensorSpec("label", "TYPE_INT64", (1,), reshape_to_scalar=True))
+            inputs.append(TritonTensor("label", "TYPE_INT64", (1,), reshape_to_scalar=True))
         size = info.image_size if info.image_size > 0 else -1
-        return inputs, [TensorSpec("output", "TYPE_FP32", (info.out_channels, size, size))]
+        return inputs, [TritonTensor("output", "TYPE_FP32", (info.out_channels, size, size))]
     if static_shape is not None:
         h, w = static_shape
         in_hw, out_hw = (h, w), (h * info.scale, w * info.scale)
     else:
         in_hw = out_hw = (-1, -1)
     return (
-        [TensorSpec("input", "TYPE_FP32", (info.in_channels, *in_hw))],
-        [TensorSpec("output", "TYPE_FP32", (info.out_channels, *out_hw))],
+        [TritonTensor("input", "TYPE_FP32", (info.in_channels, *in_hw))],
+        [TritonTensor("output", "TYPE_FP32", (info.out_channels, *out_hw))],
     )
 
 
-def _tensor_block(spec: TensorSpec) -> str:
+def _tensor_block(spec: TritonTensor) -> str:
     lines = [
         "  {",
         f'    name: "{spec.name}"',
@@ -72,7 +76,7 @@ def model_config(
     ``dynamic_batching {}`` lets Triton merge concurrent requests up to ``max_batch_size``;
     the exported graphs have a dynamic batch axis, so any batch up to that size is valid.
     """
-    inputs, outputs = tensor_specs(info, static_shape)
+    inputs, outputs = triton_tensors(info, static_shape)
     parts = [
         f"# Written by `translate export` for a {info.family} {info.task} model; "
         "the translate metadata lives inside model.onnx.",

@@ -24,10 +24,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import matmul_peak_gflops, percentile, print_table, time_calls, write_result  # noqa: E402
 
+from translate.backends.onnxruntime import OnnxBackend  # noqa: E402
 from translate.checkpoint import build_checkpoint, save_checkpoint  # noqa: E402
 from translate.export import export_onnx  # noqa: E402
 from translate.flops import count_macs  # noqa: E402
-from translate.inference import OnnxBackend  # noqa: E402
 from translate.modelinfo import ModelInfo  # noqa: E402
 from translate.nets import build_network  # noqa: E402
 

@@ -157,9 +157,9 @@ def translate_all(translate_fn, pairs) -> list[np.ndarray]:
 
 def evaluate(checkpoint: Path, pairs_by_size: dict, workdir: Path, feats, seed: int) -> tuple[list[dict], dict]:
     """Per-mode, per-size scores of one checkpoint; also the per-image PSNR/SSIM lists for paired tests."""
+    from translate.backends.onnxruntime import OnnxBackend
     from translate.export import export_onnx
     from translate.images import apply_model
-    from translate.inference import OnnxBackend, Translator
     from translate.metrics import frechet_distance, psnr, ssim
 
     translators, exports = {}, {}
@@ -167,7 +167,7 @@ def evaluate(checkpoint: Path, pairs_by_size: dict, workdir: Path, feats, seed: 
         report = export_onnx(checkpoint, workdir / f"{mode}.onnx", batchnorm_mode=mode, force=True)
         exports[mode] = {"max_abs_err_vs_torch": report.max_abs_err, "passed": report.passed}
         backend = OnnxBackend(workdir / f"{mode}.onnx", device="cpu", intra_op_threads=2)
-        translators[mode] = Translator(backend).translate
+        translators[mode] = lambda img, b=backend: apply_model(b, img, b.info)
     fn, info = paper_mode_fn(checkpoint, seed)
     translators[PAPER_MODE] = lambda img: apply_model(fn, img, info)
     rows, per_image = [], {}

@@ -68,7 +68,7 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 def main() -> int:
     """Train, translate both test domains, classify, print and save the table."""
-    from translate.inference import TorchBackend
+    from translate.backends.torch import TorchBackend
     from translate.metrics import psnr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

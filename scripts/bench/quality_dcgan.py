@@ -15,7 +15,7 @@ penultimate layer), so results are labelled "FD (fmnist-cnn)", never FID. Report
 Training: ``translate train dcgan --preset dcgan-mnist --set ...`` on the class folders
 ``bench/data/fmnist/classes`` (unconditional; 28 px resized to 32 px by the trainer, so real
 images go through the same bilinear resize here). Samples come from the product's
-``TorchBackend.generate`` with per-seed latents (``translate.inference.seed_latents``).
+``TorchBackend.generate`` with per-seed latents (``translate.latents.seed_latents``).
 
     python scripts/bench/quality_dcgan.py [--quick] [--device cpu|cuda]
 """
@@ -52,7 +52,7 @@ def resized(images: np.ndarray) -> np.ndarray:
 
 def generate(backend, n: int, nz: int, batch: int = 256) -> np.ndarray:
     """``n`` samples [N, C, H, W] in [-1, 1] from seeds 0..n-1."""
-    from translate.inference import seed_latents
+    from translate.latents import seed_latents
 
     z = seed_latents(range(n), nz)
     return np.concatenate([backend.generate(z[i:i + batch]) for i in range(0, n, batch)])
@@ -68,7 +68,8 @@ def class_entropy(cnn, x: np.ndarray) -> float:
 
 def main() -> int:
     """Train, sample, measure FDs against the test set, print and save the table."""
-    from translate.inference import TorchBackend, seed_latents
+    from translate.backends.torch import TorchBackend
+    from translate.latents import seed_latents
     from translate.metrics import frechet_distance
     from translate.nets import build_network
 

@@ -105,8 +105,8 @@ def feature_net(task: str, device: str, quick: bool):
 
 def run_task(task: str, args) -> tuple[list[dict], dict]:
     """Train both models on one task and score them on its test pairs."""
-    from translate.images import Image
-    from translate.inference import TorchBackend, Translator
+    from translate.backends.torch import TorchBackend
+    from translate.images import Image, apply_model
     from translate.metrics import frechet_distance, psnr, ssim
 
     spec = TASKS[task]
@@ -131,8 +131,8 @@ def run_task(task: str, args) -> tuple[list[dict], dict]:
         name = f"quality_pix2pix-{task}-{'l1' if extra else 'gan'}" + ("-quick" if args.quick else "")
         run, seconds = trainrun.train(name, "pix2pix", spec["data"], "pix2pix", {**common_sets, **extra},
                                       device=args.device, threads=args.threads)
-        tr = Translator(TorchBackend.from_checkpoint(trainrun.checkpoint(run, steps), device=args.device))
-        fakes = [tr.translate(Image(pixels=a, alpha=None, format=None)).pixels for a, _ in pairs]
+        backend = TorchBackend.from_checkpoint(trainrun.checkpoint(run, steps), device=args.device)
+        fakes = [apply_model(backend, Image(pixels=a, alpha=None, format=None), backend.info).pixels for a, _ in pairs]
         rows.append({
             "task": task, "model": model, "steps": steps, "train_s": seconds,
             "psnr": float(np.mean([psnr(f, b) for f, (_, b) in zip(fakes, pairs)])),

@@ -9,8 +9,8 @@ offline: butterfly (Set5), baboon (Set14), astronaut, chelsea, coffee (scikit-im
 Training goes through ``translate train srgan --preset srgan --set ...`` on random HR crops of the
 wallpaper and opencv-doc photos (``bench/data/sr/train``, built by ``scripts/get_bench_data.sh``),
 LR made on the fly by bicubic /4. The checkpoint at the end of the SRResNet stage and the final
-(SRGAN) checkpoint are evaluated through ``translate.inference.Translator`` (the product's
-inference path). LR test images = antialiased bicubic /4 of the mod-4-cropped HR (PIL, like
+(SRGAN) checkpoint are evaluated through ``translate.images.apply_model`` on a ``TorchBackend``
+(the product's inference path). LR test images = antialiased bicubic /4 of the mod-4-cropped HR (PIL, like
 MATLAB ``imresize``); the bicubic baseline upsamples them back x4.
 
     python scripts/bench/quality_sr.py [--quick] [--device cpu|cuda]
@@ -85,12 +85,12 @@ def evaluate(model: str, upscale, images) -> list[dict]:
 
 
 def model_upscaler(ckpt: Path, device: str):
-    """LR uint8 HWC -> SR uint8 HWC through the product's Translator (TorchBackend)."""
-    from translate.images import Image
-    from translate.inference import TorchBackend, Translator
+    """LR uint8 HWC -> SR uint8 HWC through the product's apply_model (TorchBackend)."""
+    from translate.backends.torch import TorchBackend
+    from translate.images import Image, apply_model
 
-    tr = Translator(TorchBackend.from_checkpoint(ckpt, device=device))
-    return lambda lr: tr.translate(Image(pixels=lr, alpha=None, format=None)).pixels
+    backend = TorchBackend.from_checkpoint(ckpt, device=device)
+    return lambda lr: apply_model(backend, Image(pixels=lr, alpha=None, format=None), backend.info).pixels
 
 
 def main() -> int:

@@ -91,8 +91,9 @@ def test_translate_stream_keeps_order_and_reports_item_errors(running, client):
 
 
 def test_generate_seeds_range_latents_match_sampler(running, client):
+    from translate.backends.onnxruntime import OnnxBackend
     from translate.images import decode_image as dec
-    from translate.inference import OnnxBackend, Sampler
+    from translate.latents import Sampler
 
     sampler = Sampler(OnnxBackend(running.root / "faces" / "1" / "model.onnx", device="cpu"))
     by_seeds = client.generate("faces", seeds=[3, 7, 11], truncation=0.7)
@@ -240,8 +241,9 @@ def test_real_exports_of_every_family_match_local(tmp_path):
     """Models exported by translate.export (ResNet translator, conditional DCGAN) served == local CLI."""
     from tiny_models import REPO_MODELS, make_tiny_repo
 
+    from translate.backends.onnxruntime import OnnxBackend
     from translate.images import decode_image as dec
-    from translate.inference import OnnxBackend, Sampler
+    from translate.latents import Sampler
 
     # Two families keep this test short (the hand-built models above cover SR); pix2pix is left out because
     # its tiny U-Net (unet_128, ngf 4) fails the TorchScript export in tiny_models.

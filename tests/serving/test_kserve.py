@@ -19,15 +19,16 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tc
 from google.protobuf import text_format
-from tiny_models import TINY_CLASSES, TINY_NZ, make_tiny_repo
 from server_fixtures import start_server, tiny_super_resolver, tiny_translator
+from tiny_models import TINY_CLASSES, TINY_NZ, make_tiny_repo
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from serving.client import TranslateClient
 from serving.gen import grpc_service_pb2 as ours
+from translate.backends.onnxruntime import OnnxBackend
 from translate.images import Image, decode_image, encode_image, from_model_array, pad_to_multiple, to_model_array
-from translate.inference import OnnxBackend, Sampler
+from translate.latents import Sampler
 
 TRANSLATOR = "cyclegan-AtoB"
 

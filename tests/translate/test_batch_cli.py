@@ -1,4 +1,6 @@
-"""`translate run`: mixed folders, failures collected, resumable reruns, tiling parity, local vs server.
+"""`translate run`: mixed folders, failures collected, resumable reruns, tiling parity (local models).
+
+The same command through a server (``--server``) is tested in tests/serving/test_remote.py.
 
 Models are tiny (ResNet generator, ngf 4) and exported to ONNX once per module; every test calls
 ``translate.cli.main([...])`` the way a user's shell would and checks files, exit code and output.
@@ -6,57 +8,20 @@ Models are tiny (ResNet generator, ngf 4) and exported to ONNX once per module; 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
 import pytest
-from server_fixtures import local_translate, make_repo, png_bytes, start_server
+from image_folders import BAD, GOOD, make_folder
+from image_folders import output_files as _outputs
+from image_folders import pil_image as _pil
+from image_folders import read_pixels as _pixels
+from server_fixtures import local_translate, make_repo, png_bytes
 
 from translate.batch import discover_inputs, plan_jobs
 from translate.cli import main
 from translate.errors import ConfigError
-
-# name -> (size (w, h), PIL mode, save format). Odd sizes that are not multiples of the net's 4.
-GOOD = {
-    "rgb_odd.png": ((37, 29), "RGB", "PNG"),
-    "grey.jpg": ((40, 33), "L", "JPEG"),
-    "alpha.webp": ((31, 27), "RGBA", "WEBP"),
-    "photo.bmp": ((25, 19), "RGB", "BMP"),
-    "scan.tiff": ((23, 41), "RGB", "TIFF"),
-    "sub/deep.png": ((20, 22), "RGBA", "PNG"),
-}
-BAD = ("corrupt.jpg", "notes.txt")
-
-
-def _pil(size, mode, seed=0):
-    rng = np.random.default_rng(seed)
-    w, h = size
-    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
-    # smooth-ish content (a gradient plus noise) so JPEG / WebP behave like on photos
-    base = np.linspace(0, 200, w)[None, :, None] + np.linspace(0, 50, h)[:, None, None]
-    arr = np.clip(base + rng.integers(0, 40, (h, w, channels)), 0, 255).astype(np.uint8)
-    return PIL.Image.fromarray(arr[..., 0] if channels == 1 else arr, mode)
-
-
-def make_folder(root: Path, bad_first: bool = False) -> Path:
-    """A folder of the GOOD images plus a truncated JPEG and a text file."""
-    root.mkdir(parents=True, exist_ok=True)
-    for k, (name, (size, mode, fmt)) in enumerate(GOOD.items()):
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        _pil(size, mode, seed=k).save(p, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
-    buf = io.BytesIO()
-    _pil((64, 48), "RGB").save(buf, format="JPEG")
-    corrupt = ("0_" if bad_first else "") + BAD[0]
-    (root / corrupt).write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])  # truncated mid-scan
-    (root / BAD[1]).write_text("these are my holiday notes, not a picture\n")
-    return root
-
-
-def _outputs(out: Path) -> list[str]:
-    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
 
 
 def _run(*argv: str) -> int:
@@ -99,18 +64,6 @@ def repo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def translator(repo):
     return repo / "photo2art" / "1" / "model.onnx"
-
-
-@pytest.fixture(scope="module")
-def server(repo):
-    rs = start_server(repo)
-    yield rs
-    rs.server.drain(1)
-
-
-def _pixels(path: Path) -> np.ndarray:
-    with PIL.Image.open(path) as im:
-        return np.asarray(im)
 
 
 def test_mixed_folder_collects_failures_and_rerun_skips(tmp_path, translator, capsys):
@@ -218,31 +171,6 @@ def test_usage_errors_from_argparse_and_model(tmp_path, repo, capsys):
     assert "translate generate" in capsys.readouterr().err
 
 
-def test_local_and_server_give_identical_pixels(tmp_path, translator, server, capsys):
-    src = make_folder(tmp_path / "in")
-    big = _pil((70, 45), "RGB", seed=9)
-    big.save(src / "big.png")
-    for args in ([], ["--tile", "32", "--tile-overlap", "8"]):  # whole images, then tiled
-        local, remote = tmp_path / f"local{len(args)}", tmp_path / f"remote{len(args)}"
-        assert _run("--model", translator, "-i", src, "-o", local, "-r", *args) == 1
-        assert _run("--server", server.address, "--model", "photo2art", "-i", src, "-o", remote, "-r", "-j", "3",
-                    *args) == 1
-        printed = capsys.readouterr().out
-        assert printed.count("done 7, skipped 0, failed 2") == 2
-        assert f"FAILED {src / 'corrupt.jpg'}: INVALID_ARGUMENT" in printed  # the server's verdict, collected
-        assert _outputs(local) == _outputs(remote) and len(_outputs(local)) == 7
-        for name in _outputs(local):
-            assert np.array_equal(_pixels(local / name), _pixels(remote / name)), name
-
-
-def test_server_errors_are_typed(tmp_path, server, capsys):
-    (tmp_path / "a.png").write_bytes(png_bytes())
-    assert _run("--server", server.address, "--model", "no-such-model", "-i", tmp_path / "a.png",
-                "-o", tmp_path / "o") == 1
-    assert "NOT_FOUND" in capsys.readouterr().err
-    assert _run("--server", server.address, "--model", "faces", "-i", tmp_path / "a.png", "-o", tmp_path / "o") == 2
-
-
 @pytest.fixture(scope="module")
 def sr_checkpoint(tmp_path_factory):
     """A tiny SRResNet x2 checkpoint (BatchNorm with running statistics: a purely local operator).
@@ -281,57 +209,12 @@ def test_tiled_matches_whole_image(tmp_path, sr_checkpoint, capsys):
     assert diff.max() <= 1, f"tiled differs from whole by up to {diff.max()} grey levels"
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed EC certificate for 127.0.0.1 (it is its own CA) and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-def test_server_with_tls_and_token(tmp_path, repo, translator, capsys):
-    cert, key = _self_signed(tmp_path)
-    tokens = tmp_path / "tokens.txt"
-    tokens.write_text("# one token per line\ns3cret-token-for-tests-0123456789\n")
-    rs = start_server(repo, tls_cert=str(cert), tls_key=str(key), auth_tokens=str(tokens))
-    try:
-        (tmp_path / "in").mkdir()
-        (tmp_path / "in" / "a.png").write_bytes(png_bytes(19, 23, seed=4))
-        remote = ["--server", rs.address, "--model", "photo2art", "-i", tmp_path / "in", "--tls-ca", cert]
-        assert _run(*remote, "-o", tmp_path / "no-token") == 1
-        assert "UNAUTHENTICATED" in capsys.readouterr().err
-        assert _run(*remote, "--token-file", tokens, "-o", tmp_path / "remote") == 0
-    finally:
-        rs.server.drain(1)
-    assert _run("--model", translator, "-i", tmp_path / "in", "-o", tmp_path / "local") == 0
-    assert np.array_equal(_pixels(tmp_path / "remote" / "a.png"), _pixels(tmp_path / "local" / "a.png"))
-
-
 def test_checkpoint_model_and_direction(tmp_path, capsys):
     """A CycleGAN checkpoint runs on PyTorch; --direction picks G_A (AtoB) or G_B (BtoA) and is required."""
     from tiny_models import make_tiny_checkpoint
 
+    from translate.backends.torch import TorchBackend
     from translate.images import apply_model, read_image
-    from translate.inference import TorchBackend
 
     ckpt = make_tiny_checkpoint("cyclegan", tmp_path / "cg.pt")
     src = tmp_path / "in" / "a.png"

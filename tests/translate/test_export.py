@@ -20,8 +20,8 @@ from translate.export import (
     _batch_mode_reference,
     export_onnx,
     export_to_repository,
-    read_onnx_info,
 )
+from translate.modelrepo import read_onnx_info
 
 FAST = {"exporter": "torchscript"}
 

@@ -1,4 +1,7 @@
-"""`translate generate`: seed syntax, reproducibility, local == server, classes, latent walks, grids."""
+"""`translate generate`: seed syntax, reproducibility, classes, latent walks, grids (local models).
+
+The same command through a server (``--server``) is tested in tests/serving/test_remote.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from server_fixtures import make_repo, start_server
+from server_fixtures import make_repo
 
 from translate.cli import main
 from translate.errors import ConfigError
@@ -18,13 +21,6 @@ from translate.seeds import parse_seeds, seeds_from_count
 def repo(tmp_path_factory):
     """Tiny ONNX generators: 'faces' (unconditional, nz 8, 8x8) and 'digits' (3 classes)."""
     return make_repo(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def server(repo):
-    rs = start_server(repo)
-    yield rs
-    rs.server.drain(1)
 
 
 def _gen(*argv) -> int:
@@ -64,24 +60,6 @@ def test_seeds_are_reproducible_and_count_equals_range(tmp_path, repo, capsys):
     assert list(c) == ["seed000001.png", "seed000002.png"]
     assert all(np.array_equal(c[k], a[k]) for k in c)
     assert "wrote 2 images" in capsys.readouterr().out
-
-
-def test_server_gives_the_same_images(tmp_path, repo, server):
-    for name, extra in (("faces", []), ("digits", ["--class", "2"])):
-        model = repo / name / "1" / "model.onnx"
-        assert _gen("--model", model, "--seeds", "3-5,11", "--truncation", "1.5", *extra, "-o", tmp_path / name) == 0
-        assert _gen("--server", server.address, "--model", name, "--seeds", "3-5,11", "--truncation", "1.5", *extra,
-                    "-o", tmp_path / f"{name}-remote") == 0
-        local, remote = _images(tmp_path / name), _images(tmp_path / f"{name}-remote")
-        assert list(local) == list(remote) and len(local) == 4
-        assert all(np.array_equal(local[k], remote[k]) for k in local), name
-    # and the latent walk, whose latents travel as explicit values
-    faces = repo / "faces/1/model.onnx"
-    assert _gen("--model", faces, "--interpolate", "1,2", "--steps", "4", "-o", tmp_path / "w") == 0
-    assert _gen("--server", server.address, "--model", "faces", "--interpolate", "1,2", "--steps", "4",
-                "-o", tmp_path / "w-remote") == 0
-    local, remote = _images(tmp_path / "w"), _images(tmp_path / "w-remote")
-    assert list(local) == list(remote) and all(np.array_equal(local[k], remote[k]) for k in local)
 
 
 def test_class_conditional_rules(tmp_path, repo, capsys):

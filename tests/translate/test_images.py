@@ -16,19 +16,24 @@ import PIL.Image
 import PIL.ImageFile
 import pytest
 
-from translate.errors import ConfigError, ImageError, ImageTooLargeError, ModelError
+from translate.errors import ConfigError, DataError, ImageError, ImageTooLargeError, ModelError
 from translate.images import (
     DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    SUPPORTED_FORMATS,
     Image,
     Prepared,
     apply_model,
+    convert_channels,
     decode_image,
     encode_image,
     finish,
     from_model_array,
+    list_image_files,
     pad_to_multiple,
     prepare,
     read_image,
+    resize_pixels,
     resolve_format,
     rgb_to_luma,
     to_model_array,
@@ -313,6 +318,53 @@ def test_channel_conversion_grey_and_luma():
     np.testing.assert_array_equal(from_model_array(to_model_array(RGB, 1)[0])[..., 0], luma)
     with pytest.raises(ModelError, match="4 input channels"):
         to_model_array(RGB, 4)
+
+
+def test_convert_channels_is_pillow_exact():
+    luma = np.asarray(PIL.Image.fromarray(RGB).convert("L"))
+    grey = convert_channels(RGB, 1)
+    assert grey.shape == (23, 37, 1) and grey.dtype == np.uint8
+    np.testing.assert_array_equal(grey[..., 0], luma)  # the same integers as Pillow's convert("L")
+    rgb = convert_channels(grey, 3)
+    assert rgb.shape == (23, 37, 3)
+    np.testing.assert_array_equal(rgb, np.asarray(PIL.Image.fromarray(luma).convert("RGB")))
+    assert convert_channels(RGB, 3) is RGB  # nothing to convert
+    with pytest.raises(ConfigError, match="1 \\(grey\\) or 3"):
+        convert_channels(RGB, 4)
+    with pytest.raises(ImageError, match="uint8"):
+        convert_channels(RGB.astype(np.float32), 1)
+
+
+def test_image_suffixes_are_exactly_what_the_decoder_reads():
+    pillow = {ext for ext, fmt in PIL.Image.registered_extensions().items() if fmt in SUPPORTED_FORMATS}
+    assert set(IMAGE_SUFFIXES) == pillow
+    assert ".ppm" not in IMAGE_SUFFIXES and ".pgm" not in IMAGE_SUFFIXES and ".gif" not in IMAGE_SUFFIXES
+    for suffix in IMAGE_SUFFIXES:  # every listed suffix really decodes, whatever its case
+        fmt = PIL.Image.registered_extensions()[suffix]
+        buf = io.BytesIO()
+        PIL.Image.fromarray(RGB).save(buf, format=fmt)
+        assert decode_image(buf.getvalue()).format == fmt, suffix
+
+
+def test_list_image_files(tmp_path):
+    for name in ("b.jpg", "a.PNG", "c.ppm", "notes.txt", "sub/d.webp", "sub/deeper/e.tiff"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "folder.png").mkdir()  # a folder is never an image file
+    assert [p.name for p in list_image_files(tmp_path)] == ["a.PNG", "b.jpg"]
+    assert [p.relative_to(tmp_path).as_posix() for p in list_image_files(tmp_path, recursive=True)] == [
+        "a.PNG", "b.jpg", "sub/d.webp", "sub/deeper/e.tiff"]
+    assert list_image_files(tmp_path / "sub" / "deeper") == [tmp_path / "sub" / "deeper" / "e.tiff"]
+    with pytest.raises(DataError, match="not a folder"):
+        list_image_files(tmp_path / "missing")
+
+
+def test_resize_pixels_filters():
+    small = resize_pixels(RGB, 11, 17, resample="lanczos")
+    np.testing.assert_array_equal(small, np.asarray(PIL.Image.fromarray(RGB).resize((17, 11), PIL.Image.LANCZOS)))
+    assert resize_pixels(RGB[..., :1], 11, 17).shape == (11, 17, 1)
+    with pytest.raises(ConfigError, match="unknown resample filter"):
+        resize_pixels(RGB, 11, 17, resample="nearest")
 
 
 @pytest.mark.parametrize(("h", "w", "multiple"), [(23, 37, 8), (5, 3, 16), (32, 32, 4), (1, 1, 4)])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from translate.errors import ConfigError, ModelError
-from translate.images import Image, apply_model, blend_window, choose_tile, run_tiled
+from translate.images import Image, apply_model, blend_window, choose_tile, default_tiling, run_tiled
 from translate.modelinfo import ModelInfo
 
 RNG = np.random.default_rng(7)
@@ -172,3 +172,16 @@ def test_per_tile_offsets_blend_without_hard_seams():
     steps = max(np.abs(np.diff(out, axis=0)).max(), np.abs(np.diff(out, axis=1)).max())
     assert spread > 0.5  # the tiles really differ
     assert steps < 0.12 * 2  # offsets lie in [-1, 1]: a hard seam could jump by up to 2
+
+
+@pytest.mark.parametrize("scale, tile, overlap, expected", [
+    (1, None, None, (512, 32)),  # translators: 512 px tiles, 32 px overlap
+    (4, None, None, (128, 8)),  # x4 super-resolution: tiles near 512 output pixels
+    (16, None, None, (64, 8)),  # never below 64 px, 8 px
+    (1, 0, None, (None, 32)),  # 0 = never tile
+    (2, 40, None, (40, 16)),
+    (1, 20, None, (20, 5)),  # the default overlap would be half the tile or more: a quarter instead
+    (1, 96, 44, (96, 44)),  # explicit values are kept
+])
+def test_default_tiling(scale, tile, overlap, expected):
+    assert default_tiling(scale, tile, overlap) == expected

@@ -1,10 +1,12 @@
 """``translate generate``: sample images from an unconditional or class-conditional generator.
 
-Seeds name latent vectors (``translate.inference.Sampler.seed_latents``), so a seed gives the
-same image on every run, locally and through the server. ``--interpolate A,B`` walks the latent
-space from seed A to seed B by spherical interpolation, as in the latent walks of the DCGAN
-paper (Radford et al. 2016, sec. 6.1; slerp as recommended by White 2016, "Sampling
-Generative Networks"), and writes the frames plus one strip image.
+Seeds name latent vectors (:func:`translate.latents.seed_latents`), so a seed gives the
+same image on every run, locally (:class:`translate.processors.LocalGenerator`) and through the
+server (the remote processor of ``serving.remote``, found through
+:func:`translate.plugins.remote`). ``--interpolate A,B`` walks the latent space from seed A to
+seed B by spherical interpolation, as in the latent walks of the DCGAN paper (Radford et al.
+2016, sec. 6.1; slerp as recommended by White 2016, "Sampling Generative Networks"), and writes
+the frames plus one strip image.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import argparse
 import math
 from pathlib import Path
 
-CHUNK = 64  # latents per model call: memory stays bounded however many seeds are asked for
 GRID_MAX = 1024  # a contact grid is held in memory as one image: keep it to a size a viewer opens
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``translate generate`` (argparse only)."""
+    """Options of ``translate generate`` (no torch, ONNX Runtime or grpc at parser time)."""
+    from translate.backends import DEVICES
+
     p.add_argument("--model", "-m", required=True,
                    help="an exported .onnx generator, a dcgan checkpoint, or with --server a model name")
     p.add_argument("--server", metavar="ADDR", help="generate on a running server (host:port)")
@@ -35,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class", dest="class_label", type=int, metavar="C", help="class for class-conditional models")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--grid", metavar="FILE.png", help="also write all images as one contact grid")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="local device (default auto)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="local device (default auto)")
 
 
 def _parse_pair(text: str) -> tuple[int, int]:
@@ -49,18 +52,6 @@ def _parse_pair(text: str) -> tuple[int, int]:
     if len(a) != 1 or len(b) != 1:
         raise ConfigError(f"--interpolate takes two single seeds like '3,17', got {text!r}")
     return a[0], b[0]
-
-
-def check_label(class_label: int | None, num_classes: int) -> None:
-    """ConfigError unless ``class_label`` fits the model: required iff ``num_classes`` > 0, in [0, num_classes)."""
-    from translate.errors import ConfigError
-
-    if num_classes == 0 and class_label is not None:
-        raise ConfigError("--class was given but this model is unconditional (num_classes = 0); drop --class")
-    if num_classes > 0 and class_label is None:
-        raise ConfigError(f"this model is class-conditional: pass --class C with C in 0..{num_classes - 1}")
-    if num_classes > 0 and not 0 <= class_label < num_classes:
-        raise ConfigError(f"--class {class_label} is out of range: this model has classes 0..{num_classes - 1}")
 
 
 def contact_grid(images: list, columns: int | None = None, gap: int = 2):
@@ -113,10 +104,10 @@ def main(args: argparse.Namespace) -> int:
 
     source = _open_source(args)
     try:
-        if source.task != "generate":
-            raise ConfigError(f"{args.model} is a {source.task} model; `translate generate` needs a generator "
+        if source.info.task != "generate":
+            raise ConfigError(f"{args.model} is a {source.info.task} model; `translate generate` needs a generator "
                               "(use `translate run` for translators)")
-        check_label(args.class_label, source.num_classes)
+        source.info.check_labels(None if args.class_label is None else [args.class_label], name="--class C")
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         suffix = "" if args.class_label is None else f"-class{args.class_label}"
@@ -148,89 +139,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _open_source(args: argparse.Namespace):
+    """The GenerateProcessor for ``args``: the server's (``--server``) or a local model's."""
     if args.server is not None:
-        return RemoteGenerator.connect(args.server, args.model, tls_ca=args.tls_ca, token_file=args.token_file)
+        from translate.plugins import remote
+
+        return remote("generate").connect(args.server, args.model, tls_ca=args.tls_ca, token_file=args.token_file)
+    from translate.processors import LocalGenerator
+
     return LocalGenerator(args.model, device=args.device)
-
-
-class LocalGenerator:
-    """Generator source backed by a local model (``translate.inference.Sampler``)."""
-
-    def __init__(self, model: str, device: str = "auto") -> None:
-        from translate.inference import Sampler, load_backend
-
-        self.backend = load_backend(model, device=device)
-        info = self.backend.info
-        self.task, self.num_classes, self.latent_size = info.task, info.num_classes, info.latent_size
-        self.chunk = CHUNK
-        self.sampler = Sampler(self.backend) if self.task == "generate" else None
-
-    def generate(self, seeds: list[int], *, label: int | None, truncation: float | None) -> list:
-        """One image per seed."""
-        return self.sampler.generate(seeds=seeds, labels=label, truncation=truncation)
-
-    def interpolate(self, seed_a: int, seed_b: int, steps: int, *, label: int | None,
-                    truncation: float | None) -> list:
-        """``steps`` images along the great circle from seed A's latent to seed B's."""
-        z = latent_walk(seed_a, seed_b, steps, self.latent_size, truncation)
-        return self.sampler.generate(z=z, labels=label)
-
-    def close(self) -> None:
-        """Release the model."""
-        self.backend.close()
-
-
-class RemoteGenerator:
-    """Generator source backed by a server's Generate RPC (same seed rule, so the same pixels)."""
-
-    def __init__(self, client, model: str, description) -> None:
-        self.client, self.model = client, model
-        self.task, self.num_classes = description.task, description.num_classes
-        self.latent_size = description.latent_size
-        self.chunk = min(CHUNK, int(description.limits.get("max_generate_count") or CHUNK))
-
-    @classmethod
-    def connect(cls, address: str, model: str, *, tls_ca: str | None, token_file: str | None) -> RemoteGenerator:
-        """Connect (``serving.client`` is imported here only) and read the model's description."""
-        from serving.client import TranslateClient
-        from translate.commands.run import read_token
-
-        client = TranslateClient(address, tls_ca=tls_ca, token=read_token(token_file))
-        try:
-            return cls(client, model, client.get_model(model))
-        except BaseException:
-            client.close()
-            raise
-
-    def generate(self, seeds: list[int], *, label: int | None, truncation: float | None) -> list:
-        """One image per seed, computed by the server (lossless PNG)."""
-        from translate.images import decode_image
-
-        out = self.client.generate(self.model, seeds=seeds, label=label, truncation=truncation, output_format="png")
-        return [decode_image(g.image, max_pixels=None) for g in out]
-
-    def interpolate(self, seed_a: int, seed_b: int, steps: int, *, label: int | None,
-                    truncation: float | None) -> list:
-        """The walk's latents are computed here (the server's seed rule) and sent as explicit latents."""
-        from translate.images import decode_image
-
-        z = latent_walk(seed_a, seed_b, steps, self.latent_size, truncation)
-        images = []
-        for i in range(0, steps, self.chunk):
-            out = self.client.generate(self.model, latents=z[i:i + self.chunk], label=label, output_format="png")
-            images += [decode_image(g.image, max_pixels=None) for g in out]
-        return images
-
-    def close(self) -> None:
-        """Close the channel."""
-        self.client.close()
-
-
-def latent_walk(seed_a: int, seed_b: int, steps: int, nz: int, truncation: float | None):
-    """float32 latents [steps, nz] from seed A's to seed B's by slerp, both ends included."""
-    import numpy as np
-
-    from translate.inference import seed_latents, slerp
-
-    za, zb = seed_latents([seed_a, seed_b], nz, truncation)
-    return slerp(za, zb, np.linspace(0.0, 1.0, steps))  # [steps, nz]

@@ -57,48 +57,37 @@ def describe_checkpoint(path) -> dict:
     }
 
 
-def _dims(value_info) -> list:
-    dims = []
-    for d in value_info.type.tensor_type.shape.dim:
-        dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?"))
-    return dims
+def _dims(spec) -> list:
+    """A tensor's dimensions as ``translate info`` shows them: sizes, symbolic names, "?" for unnamed."""
+    return [d if d >= 0 else (name or "?") for d, name in zip(spec.shape, spec.dim_names)]
 
 
 def describe_onnx(path) -> dict:
     """Plain-dict description of an exported ONNX model (metadata, inputs/outputs, opset)."""
     import math
 
-    import onnx
-
     from translate.errors import ModelError
     from translate.modelinfo import ModelInfo
+    from translate.modelrepo import load_onnx, onnx_metadata, tensor_specs
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise ModelError(f"{path} is not a readable ONNX file ({type(exc).__name__}); re-export it "
-                         "with `translate export`") from exc
-    metadata = {p.key: p.value for p in model.metadata_props}
+    model = load_onnx(path)
+    metadata = onnx_metadata(model)
     try:
         info = ModelInfo.from_metadata(metadata).to_dict()
         note = ""
-    except ModelError as exc:
+    except ModelError as exc:  # a foreign ONNX file: still describe its graph
         info, note = None, str(exc)
-    elem = onnx.helper.tensor_dtype_to_np_dtype
-    graph = model.graph
-    initializers = {i.name for i in graph.initializer}
+    inputs, outputs = tensor_specs(model)
     out = {
         "kind": "onnx",
         "path": str(path),
         "model_info": info,
-        "inputs": [{"name": i.name, "dtype": str(elem(i.type.tensor_type.elem_type)), "shape": _dims(i)}
-                   for i in graph.input if i.name not in initializers],
-        "outputs": [{"name": o.name, "dtype": str(elem(o.type.tensor_type.elem_type)), "shape": _dims(o)}
-                    for o in graph.output],
+        "inputs": [{"name": t.name, "dtype": t.dtype, "shape": _dims(t)} for t in inputs],
+        "outputs": [{"name": t.name, "dtype": t.dtype, "shape": _dims(t)} for t in outputs],
         "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
         "ir_version": model.ir_version,
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
-        "parameters": sum(math.prod(t.dims) for t in graph.initializer),
+        "parameters": sum(math.prod(t.dims) for t in model.graph.initializer),
         "metadata": metadata,
     }
     if note:
@@ -144,16 +133,9 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from translate.errors import ModelError
+    from translate.modelrepo import resolve_model_path
 
-    path = Path(args.model)
-    if path.is_dir():  # MODELS/NAME/VERSION, or MODELS/NAME (its newest version)
-        versions = sorted(int(v.name) for v in path.iterdir() if v.name.isdigit() and (v / "model.onnx").is_file())
-        if (path / "model.onnx").is_file():
-            path = path / "model.onnx"
-        elif versions:
-            path = path / str(versions[-1]) / "model.onnx"
-        else:
-            raise ModelError(f"{path} is a directory without model.onnx or numbered versions holding one")
+    path = resolve_model_path(Path(args.model))  # MODELS/NAME/VERSION, or MODELS/NAME (its newest version)
     if not path.exists():
         raise ModelError(f"{path} does not exist")
     d = describe_onnx(path) if path.suffix == ".onnx" else describe_checkpoint(path)

@@ -22,6 +22,25 @@ def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
     return ((c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
+def convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 [H, W, C] (C 1 or 3) -> uint8 [H, W, channels]: grey is replicated, RGB becomes luma.
+
+    The luma is :func:`rgb_to_luma`'s, bit-identical to Pillow's ``convert("L")``. Returns
+    ``pixels`` itself when it already has ``channels`` channels.
+    """
+    ok = isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] in (1, 3)
+    if not ok:
+        raise ImageError(f"pixels must be uint8 [H, W, C] with C in (1, 3), got "
+                         f"{getattr(pixels, 'dtype', type(pixels))} {getattr(pixels, 'shape', '')}")
+    if channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    if pixels.shape[2] == channels:
+        return pixels
+    if channels == 1:
+        return rgb_to_luma(pixels)[..., None]
+    return np.repeat(pixels, 3, axis=2)
+
+
 def to_model_array(pixels: np.ndarray, channels: int) -> np.ndarray:
     """uint8 [H, W, C] (C 1 or 3) -> float32 [1, channels, H, W] in [-1, 1] (``x / 127.5 - 1``)."""
     if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3:

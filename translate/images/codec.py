@@ -30,14 +30,20 @@ import PIL.Image
 from PIL import ImageOps, features
 
 from translate.atomic import atomic_write_bytes
-from translate.errors import ConfigError, ImageError, ImageTooLargeError, TranslateError
+from translate.errors import ConfigError, DataError, ImageError, ImageTooLargeError, TranslateError
 
 DEFAULT_MAX_PIXELS = 64 * 1024 * 1024  # 64 MP: a 8192x8192 photo; ~200 MB as uint8 RGB
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")  # Pillow format names we decode
 # Output format names (lower case, as on the command line) -> Pillow format name.
 ENCODE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF",
                   "tiff": "TIFF"}
-EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}  # what we write
+# Every file suffix of the formats we decode (Pillow's own extensions for SUPPORTED_FORMATS) ->
+# format. Files are decoded by content, not by name; these suffixes say which files of a folder
+# are images (dataset listings) and which format "same" keeps.
+SUFFIX_FORMATS = {".png": "PNG", ".apng": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG",
+                  ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+IMAGE_SUFFIXES = tuple(SUFFIX_FORMATS)
 ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # formats whose files keep our alpha plane
 MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}  # hard limits of the file formats themselves
 _SUPPORTED_TEXT = "PNG, JPEG, WebP, BMP, TIFF"
@@ -252,6 +258,19 @@ def _split_modes(pil: PIL.Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return np.asarray(pil.convert("RGB")).copy(), None
     except ValueError as exc:
         raise ImageError(f"unsupported pixel mode {mode!r} ({exc}); save the image as 8-bit RGB or grey") from None
+
+
+def list_image_files(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+    """Files of ``folder`` (all levels with ``recursive``) whose suffix is one of IMAGE_SUFFIXES, sorted.
+
+    Suffixes compare case-insensitively ("IMG_1.JPG" counts). An empty list when there is none;
+    DataError when ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; give the folder that holds your images")
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in candidates if p.suffix.lower() in SUFFIX_FORMATS and p.is_file())
 
 
 # ----------------------------------------------------------------------------- encoding

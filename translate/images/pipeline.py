@@ -54,16 +54,20 @@ def prepare(img: Image, info: ModelInfo) -> Prepared:
     return Prepared(array=xp, size=size, alpha=img.alpha, format=img.format)
 
 
-_RESAMPLE = {"bicubic": PIL.Image.Resampling.BICUBIC, "bilinear": PIL.Image.Resampling.BILINEAR}
+_RESAMPLE = {"bicubic": PIL.Image.Resampling.BICUBIC, "bilinear": PIL.Image.Resampling.BILINEAR,
+             "lanczos": PIL.Image.Resampling.LANCZOS}
 
 
 def resize_pixels(px: np.ndarray, height: int, width: int, resample: str = "bicubic") -> np.ndarray:
     """uint8 [h, w] or [h, w, C] (C = 1 or 3) -> the same layout at (height, width).
 
     Pillow's antialiased filters (bicubic is close to MATLAB's imresize, which the SR papers used
-    to make low-resolution inputs); values are clamped to 0..255. The one resize of the project:
-    alpha planes, SR low-resolution inputs (training and ``translate data downscale``), DCGAN data.
+    to make low-resolution inputs; lanczos is the sharper choice for export's check photos);
+    values are clamped to 0..255. The one resize of the project: alpha planes, SR low-resolution
+    inputs (training and ``translate data downscale``), DCGAN data, export's parity checks.
     """
+    if resample not in _RESAMPLE:
+        raise ConfigError(f"unknown resample filter {resample!r}; choose one of {', '.join(_RESAMPLE)}")
     if px.shape[:2] == (height, width):
         return px
     grey_hw1 = px.ndim == 3 and px.shape[2] == 1

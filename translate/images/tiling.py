@@ -30,6 +30,23 @@ DEFAULT_OVERLAP = 32
 TileFn = Callable[[np.ndarray], np.ndarray]  # float32 [B, C, h, w] -> float32 [B, C', h*s, w*s]
 
 
+def default_tiling(scale: int, tile: int | None, overlap: int | None) -> tuple[int | None, int]:
+    """Tile side and overlap in input pixels for a model that upscales by ``scale``.
+
+    ``tile=None`` picks :data:`DEFAULT_TILE` / scale (at least 64), so tiles stay near
+    DEFAULT_TILE output pixels and memory stays bounded; ``tile=0`` means never tile (None is
+    returned). ``overlap=None`` picks :data:`DEFAULT_OVERLAP` / scale (at least 8, and under half
+    the tile). The CLI and the remote processor both ask this, so both tile alike.
+    """
+    if tile is None:
+        tile = max(64, DEFAULT_TILE // max(1, scale))
+    if overlap is None:
+        overlap = max(8, DEFAULT_OVERLAP // max(1, scale))
+        if tile and 2 * overlap >= tile:
+            overlap = tile // 4
+    return (tile or None), overlap
+
+
 def round_tile(tile: int, multiple: int) -> int:
     """Tile side rounded down to ``multiple`` (never below one multiple)."""
     if tile < 1:

@@ -1,8 +1,8 @@
 """Inference backends: ONNX Runtime vs PyTorch parity for every family, dynamic shapes,
-Translator / Sampler behaviour, seeds and truncation, provider choice and input validation.
+image translation (apply_model) and Sampler behaviour, provider choice and input validation.
 
-Spec: translate/inference.py (contract: Backend, OnnxBackend, TorchBackend, load_backend,
-Translator, Sampler).
+Spec: translate/backends/ (contract: Backend, OnnxBackend, TorchBackend, load_backend) and
+translate/latents.py (Sampler); seeds and slerp are in test_latents.py.
 """
 
 from __future__ import annotations
@@ -11,19 +11,12 @@ import numpy as np
 import pytest
 from tiny_models import REPO_MODELS, make_tiny_repo
 
+from translate.backends import gpu_present, load_backend
+from translate.backends.onnxruntime import OnnxBackend, choose_providers
+from translate.backends.torch import TorchBackend
 from translate.errors import ConfigError, ImageError, ModelError
-from translate.images import Image
-from translate.inference import (
-    OnnxBackend,
-    Sampler,
-    TorchBackend,
-    Translator,
-    choose_providers,
-    gpu_present,
-    load_backend,
-    seed_latents,
-    slerp,
-)
+from translate.images import Image, apply_model
+from translate.latents import Sampler, seed_latents
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +69,19 @@ def test_dynamic_shapes_in_one_session(repo):
         cg(np.zeros((1, 3, 4, 4), np.float32))  # too small for the reflection padding
 
 
-def test_translator_pads_crops_and_matches_torch(repo):
+def _translate(backend, img):
+    return apply_model(backend, img, backend.info)
+
+
+def test_translation_pads_crops_and_matches_torch(repo):
     img = _photo(37, 50)  # neither a multiple of 4 (ResNet) nor of 128 (U-Net)
     for name in ("cyclegan-AtoB", "pix2pix"):
         family, direction = REPO_MODELS[name]
-        onnx_out = Translator(load_backend(repo / name)).translate(img)
-        torch_out = Translator(load_backend(_ckpt(repo, family), direction=direction)).translate(img)
+        onnx_out = _translate(load_backend(repo / name), img)
+        torch_out = _translate(load_backend(_ckpt(repo, family), direction=direction), img)
         assert onnx_out.pixels.shape == (37, 50, 3)
         assert np.abs(onnx_out.pixels.astype(int) - torch_out.pixels).max() <= 1  # uint8 rounding
-    sr = Translator(load_backend(repo / "srgan")).translate(img)
+    sr = _translate(load_backend(repo / "srgan"), img)
     assert sr.pixels.shape == (74, 100, 3)
 
 
@@ -97,8 +94,8 @@ def test_bad_inputs_give_typed_errors(repo):
     with pytest.raises(ModelError, match="generate"):
         Sampler(cg)
     gen = load_backend(repo / "dcgan")
-    with pytest.raises(ModelError, match="Sampler"):
-        Translator(gen)
+    with pytest.raises(ModelError, match="generates from latents"):
+        _translate(gen, _photo(8, 8))
     with pytest.raises(ModelError, match=r"z must have shape \[N, 16\]"):
         gen.generate(np.zeros((1, 7), np.float32), np.zeros(1, np.int64))
     with pytest.raises(ModelError, match="class-conditional"):
@@ -119,31 +116,6 @@ def test_providers_are_chosen_deliberately(monkeypatch):
             choose_providers("cuda")
     with pytest.raises(ConfigError, match="unknown device"):
         choose_providers("tpu")
-
-
-def test_seed_latents_are_deterministic_and_truncated():
-    a = seed_latents([3, 7], 16)
-    assert a.dtype == np.float32 and a.shape == (2, 16)
-    np.testing.assert_array_equal(a[0], np.random.default_rng(3).standard_normal(16).astype(np.float32))
-    np.testing.assert_array_equal(seed_latents([7], 16)[0], a[1])  # a seed's latent does not depend on its batch
-    t = seed_latents([3, 7], 16, truncation=0.5)
-    assert np.abs(t).max() <= 0.5
-    kept = np.abs(a) <= 0.5
-    np.testing.assert_array_equal(t[kept], a[kept])  # only the outliers are redrawn
-    np.testing.assert_array_equal(t, seed_latents([3, 7], 16, truncation=0.5))
-    with pytest.raises(ConfigError, match="truncation"):
-        seed_latents([1], 16, truncation=0)
-
-
-def test_slerp_endpoints_and_norm():
-    a, b = seed_latents([1, 2], 64)
-    np.testing.assert_allclose(slerp(a, b, 0.0), a, atol=1e-5)
-    np.testing.assert_allclose(slerp(a, b, 1.0), b, atol=1e-5)
-    walk = slerp(a, b, np.linspace(0, 1, 5))
-    assert walk.shape == (5, 64)
-    norms = np.linalg.norm(walk, axis=1)
-    assert norms.min() > 0.9 * min(np.linalg.norm(a), np.linalg.norm(b))  # no shrinking toward 0 midway
-    np.testing.assert_allclose(slerp(a, a, 0.3), a, atol=1e-5)  # parallel vectors: linear fallback
 
 
 def test_sampler_same_seeds_same_images(repo):
