@@ -61,9 +61,10 @@ def _metavar(action: argparse.Action) -> str:
 def _argument(action: argparse.Action) -> str:
     """How the argument is written: ``--tile N``, ``--ema / --no-ema``, ``src``."""
     takes_value = action.nargs != 0
+    metavar = _metavar(action).replace("|", "\\|")  # a table cell: even inside code, | must be escaped
     if not action.option_strings:
-        return f"`{_metavar(action)}`"
-    value = f" {_metavar(action)}" if takes_value else ""
+        return f"`{metavar}`"
+    value = f" {metavar}" if takes_value else ""
     return ", ".join(f"`{opt}{value}`" for opt in action.option_strings)
 
 

@@ -25,7 +25,9 @@ def test_python_block_runs(block, request, monkeypatch):
         for shown in SHOWN_ADDRESSES:  # both names reach the loopback server; the TLS certificate covers both
             code = code.replace(shown, shown.replace(":50051", f":{port}"))
     monkeypatch.chdir(workspace)
-    exec(compile(code, block.where, "exec"), {"__name__": "__docs__"})  # noqa: S102 (running the docs is the test)
+    # Compiled under the page's path with the page's line numbers, so a traceback points into the page.
+    code = "\n" * block.line + code
+    exec(compile(code, str(block.path), "exec"), {"__name__": "__docs__"})  # noqa: S102 (running the docs is the test)
 
 
 def test_there_are_python_blocks_to_run():
