@@ -13,10 +13,11 @@ source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build"]
 
-# Headings up to ### get anchors, so pages link to sections (`training.md#resuming`) and the
+# Headings up to ### get anchors, so pages link to sections (`training.md#data-layouts`) and the
 # strict build reports an anchor that does not exist.
 myst_heading_anchors = 3
-myst_enable_extensions = ["deflist"]
+# Text is shown as written: "--set" stays two hyphens (an option name), not an en dash.
+smartquotes = False
 
 html_theme = "furo"
 html_title = "translate"
