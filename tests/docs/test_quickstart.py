@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from markdown_blocks import README, ROOT, blocks_of, shell_lines
 
 MAX_README_LINES = 300
@@ -47,6 +48,8 @@ def _ready_port(proc: subprocess.Popen, timeout: float) -> int:
     raise AssertionError(f"translate serve printed no ready line within {timeout:.0f} s")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # about 50 s of CPU; a machine shared with other jobs has stretched it past 2 minutes
 def test_readme_quickstart_runs_in_order(tmp_path):
     blocks = [b for b in blocks_of(README) if b.mark in ("run", "serve")]
     assert sum(b.mark == "serve" for b in blocks) == 1 and len(blocks) >= 6
