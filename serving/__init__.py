@@ -5,9 +5,11 @@ Modules, from the wire inwards:
 - ``server``     builds everything, ``InferenceServer.add_service`` plugs in more protocols
 - ``auth``       bearer-token interceptor (health and reflection stay open)
 - ``servicer``   translate.v1 adapter: protobuf <-> engine calls
-- ``kserve``     Open Inference Protocol (KServe v2, ``inference.GRPCInferenceService``) on the same port
+- ``wire``       translate.v1 enums (image formats, tiling modes, model states) <-> names
+- ``kserve``     Open Inference Protocol (KServe v2, ``inference.GRPCInferenceService``) adapter, same port
+- ``v2``         the Open Inference Protocol without a transport: datatypes, tensors, metadata, config
 - ``observe``    per-RPC request id, deadline/cancel (``Call``), status mapping, metrics, JSON log line
-- ``engine``     transport-independent core: images via ``translate.images``, tensors via ``infer``
+- ``engine``     the one core: named tensors with every check (``infer_tensors``), images on top
 - ``batcher``    dynamic batching, bounded queues, deadlines, cancellation, compute pool
 - ``repository`` MODELS/<name>/<version>/model.onnx, warm-up, hot reload
 - ``errors``     server-side error types and their gRPC status codes

@@ -66,11 +66,6 @@ class Ticket:
         """Remove the request from its queue if it has not started; True if it was removed."""
         return self._batcher._cancel(self._item)
 
-    @property
-    def future(self) -> Future:
-        """The underlying future (resolved with the output rows)."""
-        return self._item.future
-
 
 class DynamicBatcher:
     """Per-key request queues feeding a pool of compute workers.
@@ -121,16 +116,6 @@ class DynamicBatcher:
             self._cond.notify_all()
         return Ticket(self, item)
 
-    def run(self, key: Hashable, model: str, run: RunFn, inputs: tuple[np.ndarray, ...], *,
-            deadline: float | None = None, max_batch: int | None = None) -> np.ndarray:
-        """Submit and wait; cancels the request if the wait is interrupted."""
-        ticket = self.submit(key, model, run, inputs, deadline=deadline, max_batch=max_batch)
-        try:
-            return ticket.result()
-        except BaseException:
-            ticket.cancel()
-            raise
-
     def queued(self, model: str | None = None) -> int:
         """Requests waiting (not yet computing), for one model or all."""
         with self._cond:
@@ -165,9 +150,16 @@ class DynamicBatcher:
             if item.state != "queued":
                 return False
             self._unqueue(item)
-            item.state = "cancelled"
+            # gRPC cancels a call when its deadline passes, racing the scheduler's own expiry at the
+            # same instant: a cancel at or after the deadline is that expiry, and counted as one.
+            expired = item.deadline is not None and item.deadline <= time.monotonic()
+            item.state = "expired" if expired else "cancelled"
+            self.expired += expired
             self._cond.notify_all()
-        item.future.set_exception(CancelledError("the request was cancelled before it was computed"))
+        if expired:
+            self._expire([item])
+        else:
+            item.future.set_exception(CancelledError("the request was cancelled before it was computed"))
         return True
 
     def _drop_expired(self, now: float) -> list[_Item]:
@@ -175,6 +167,7 @@ class DynamicBatcher:
         for it in dropped:
             self._unqueue(it)
             it.state = "expired"
+        self.expired += len(dropped)
         return dropped
 
     def _pick(self, now: float) -> list[_Item] | None:
@@ -229,7 +222,7 @@ class DynamicBatcher:
             self._pool.submit(self._compute, batch)
 
     def _expire(self, items: list[_Item]) -> None:
-        self.expired += len(items)
+        """Fail requests whose deadline passed in the queue (already counted in ``expired``)."""
         for it in items:
             if self.metrics is not None:
                 self.metrics.expired.labels(it.model).inc()

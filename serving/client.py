@@ -25,15 +25,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from serving import wire
+from serving.engine import TranslateResult
 from serving.gen import translate_pb2 as pb
 from serving.gen import translate_pb2_grpc as pb_grpc
 from translate.errors import ImageError, ImageTooLargeError, ModelError, TranslateError
-
-FORMATS = {"": pb.IMAGE_FORMAT_UNSPECIFIED, "png": pb.IMAGE_FORMAT_PNG, "jpeg": pb.IMAGE_FORMAT_JPEG,
-           "jpg": pb.IMAGE_FORMAT_JPEG, "webp": pb.IMAGE_FORMAT_WEBP}
-FORMAT_NAMES = {pb.IMAGE_FORMAT_PNG: "png", pb.IMAGE_FORMAT_JPEG: "jpeg", pb.IMAGE_FORMAT_WEBP: "webp"}
-TILING = {"auto": pb.TILING_MODE_AUTO, "always": pb.TILING_MODE_ALWAYS, "never": pb.TILING_MODE_NEVER}
-STATES = {pb.MODEL_STATE_LOADING: "LOADING", pb.MODEL_STATE_READY: "READY", pb.MODEL_STATE_UNAVAILABLE: "UNAVAILABLE"}
 
 
 # ----------------------------------------------------------------------------- errors
@@ -108,20 +104,7 @@ def error_from_rpc(exc: grpc.RpcError) -> ServerError:
 
 
 # ----------------------------------------------------------------------------- results
-@dataclass
-class TranslateResult:
-    """One translated image."""
-
-    image: bytes
-    format: str
-    width: int
-    height: int
-    model: str
-    version: int
-    tiled: bool = False
-    id: str = ""
-
-
+# TranslateResult (one translated image) is the engine's own result type, filled from the response.
 @dataclass
 class StreamResult:
     """One answer of translate_stream: ``result`` or ``error`` is set."""
@@ -175,8 +158,8 @@ def _bytes_of(value: bytes | str | Path | None) -> bytes | None:
 
 
 def _result(r: pb.TranslateResponse) -> TranslateResult:
-    return TranslateResult(r.image, FORMAT_NAMES.get(r.format, ""), r.width, r.height, r.model, r.version, r.tiled,
-                           r.id)
+    return TranslateResult(r.image, wire.FORMAT_NAMES.get(r.format, ""), r.width, r.height, r.model, r.version,
+                           r.tiled, r.id)
 
 
 # ----------------------------------------------------------------------------- client
@@ -253,13 +236,10 @@ class TranslateClient:
 
     def _request(self, image, model, version=0, output_format="", quality=0, tiling="auto", tile_size=0, overlap=0,
                  id=""):  # noqa: A002 - mirrors the proto field
-        if output_format.lower() not in FORMATS:
-            raise ValueError(f"output_format must be one of png, jpeg, webp or '' (got {output_format!r})")
-        if tiling not in TILING:
-            raise ValueError(f"tiling must be auto, always or never (got {tiling!r})")
         return pb.TranslateRequest(id=id, model=model, version=version, image=bytes(image),
-                                   output_format=FORMATS[output_format.lower()], quality=quality,
-                                   tiling=pb.TilingOptions(mode=TILING[tiling], tile_size=tile_size, overlap=overlap))
+                                   output_format=wire.format_enum(output_format), quality=quality,
+                                   tiling=pb.TilingOptions(mode=wire.tiling_enum(tiling), tile_size=tile_size,
+                                                           overlap=overlap))
 
     def translate_stream(self, images: Iterable[tuple[str, bytes]], model: str, *, version: int = 0,
                          output_format: str = "", timeout: float | None = None) -> Iterator[StreamResult]:
@@ -283,7 +263,7 @@ class TranslateClient:
                  first_seed: int = 0, latents=None, truncation: float | None = None, label: int | None = None,
                  version: int = 0, output_format: str = "png", timeout: float | None = None) -> list[GeneratedImage]:
         """Sample from a generator: ``seeds``, or ``count`` seeds from ``first_seed``, or ``latents`` [N, nz]."""
-        req = pb.GenerateRequest(model=model, version=version, output_format=FORMATS[output_format.lower()])
+        req = pb.GenerateRequest(model=model, version=version, output_format=wire.format_enum(output_format))
         given = [x is not None for x in (seeds, count, latents)]
         if sum(given) != 1:
             raise ValueError("give exactly one of seeds, count or latents")
@@ -303,14 +283,14 @@ class TranslateClient:
     def list_models(self, timeout: float | None = None) -> list[ModelSummary]:
         """Every model on the server with its state."""
         resp = self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)
-        return [ModelSummary(m.name, m.version, STATES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error)
+        return [ModelSummary(m.name, m.version, wire.STATE_NAMES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error)
                 for m in resp.models]
 
     def get_model(self, name: str, version: int = 0, timeout: float | None = None) -> ModelDetails:
         """Metadata, versions and limits of one model."""
         m = self._call(self._stub.GetModel, pb.GetModelRequest(name=name, version=version), timeout)
         limits = {f.name: getattr(m.limits, f.name) for f in m.limits.DESCRIPTOR.fields}
-        return ModelDetails(m.name, m.version, STATES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error,
+        return ModelDetails(m.name, m.version, wire.STATE_NAMES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error,
                             list(m.available_versions), m.in_channels, m.out_channels, m.pad_multiple, m.scale,
                             m.latent_size, m.num_classes, m.image_size, m.direction, dict(m.metadata), limits)
 

@@ -1,18 +1,30 @@
-"""The transport-independent core of the server: image bytes -> model -> image bytes.
+"""The server's one core: named tensors in, named tensors out, every check on the way; images on top.
 
-Every servicer (the ``translate.v1`` domain API here, a KServe v2 servicer later) is an adapter
-over :class:`InferenceEngine`: it turns its wire messages into these calls and the typed errors
-raised here into status codes (:func:`serving.errors.status_for`). The engine owns no image code:
-decoding, validation, padding, tiling and encoding go through :mod:`translate.images`, and seeds
-become latents through :meth:`translate.inference.Sampler.seed_latents`, so the server returns the
-same pixels as the local CLI.
+Protocol adapters (``translate.v1`` in serving/servicer.py, the Open Inference Protocol in
+serving/kserve.py) turn their wire messages into these calls and the typed errors raised here into
+status codes (:func:`serving.errors.status_for`); they hold no checks of their own. Two levels:
+
+- **tensors**: :meth:`InferenceEngine.infer_tensors` takes ``{input name: array}`` and checks names,
+  dtypes, shapes, channels, the pad multiple, batch and size limits, finite values and class labels
+  before any compute, then runs the model through the dynamic batcher. Image models take float32
+  (or float16) ``[N, C, H, W]`` in [-1, 1], the ONNX model's own input, or uint8 pixels
+  ``[N, H, W, C]`` that get the model's own pre/post-processing; generators take ``z`` ``[N, nz]``
+  (+ ``label`` ``[N]``). :meth:`InferenceEngine.generate_tensors` makes ``z`` from seeds.
+- **images**: :meth:`InferenceEngine.translate_image` decodes image bytes and runs them through the
+  same pixel path as uint8 tensors; :meth:`InferenceEngine.generate_images` encodes what
+  ``generate_tensors`` computed.
+
+The engine owns no image code (decoding, validation, padding, tiling and encoding are
+:mod:`translate.images`) and no latent rule (seeds become latents through
+:func:`translate.latents.seed_latents`), so the server returns the same pixels as the local CLI.
+Tensor datatypes are named as the Open Inference Protocol names them (:func:`serving.v2.datatype_of`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +32,18 @@ import numpy as np
 from serving.batcher import DynamicBatcher, Ticket
 from serving.errors import CancelledError, InvalidRequestError, ResultTooLargeError
 from serving.repository import ModelRepository, ModelVersion
+from serving.v2 import datatype_of, static_batch
 from translate import images
+from translate.errors import ConfigError
+from translate.latents import seed_latents
+from translate.modelinfo import ModelInfo
 
-OUTPUT_FORMATS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
+OUTPUT_FORMATS = ("PNG", "JPEG", "WEBP")  # what the server encodes answers in (the image formats its protocols name)
+TILING_MODES = ("auto", "always", "never")
+IMAGE_HINT = ("send FP32 (or FP16 raw) [N, C, H, W] in [-1, 1] as the ONNX model takes it, or UINT8 pixels "
+              "[N, H, W, C] (C 1-4) and let the server pre/post-process")
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float16))
+_INTS = (np.dtype(np.int64), np.dtype(np.int32))
 
 
 @dataclass
@@ -33,7 +54,7 @@ class Limits:
     max_message_bytes: int = 64 * 1024 * 1024
     max_batch: int = 8
     max_queue: int = 64
-    max_generate_count: int = 64
+    max_generate_count: int = 64  # also the most samples of one tensor request
     tile_above_pixels: int = 2048 * 2048  # AUTO tiling threshold
     tile_size: int = 512
     tile_overlap: int = 32
@@ -67,8 +88,27 @@ class Call:
 
 
 @dataclass
+class TensorResult:
+    """Output tensors of one inference (``{name: array}``) and the model version that computed them."""
+
+    model: str
+    version: int
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass
+class GeneratedTensors:
+    """A generator's output ``[N, C, S, S]`` float32 in [-1, 1] and the seeds behind it (None for latents)."""
+
+    model: str
+    version: int
+    seeds: list[int | None]
+    output: np.ndarray
+
+
+@dataclass
 class TranslateResult:
-    """An encoded output image and how it was made."""
+    """An encoded output image and how it was made (``format``: png, jpeg or webp)."""
 
     image: bytes
     format: str
@@ -76,7 +116,8 @@ class TranslateResult:
     height: int
     model: str
     version: int
-    tiled: bool
+    tiled: bool = False
+    id: str = ""  # the request's id, where the protocol carries one
 
 
 @dataclass
@@ -90,24 +131,49 @@ class GenerateResult:
     version: int
 
 
+def check_labels(info: ModelInfo, labels: np.ndarray) -> np.ndarray:
+    """Class labels (ints, ``[N]`` or ``[N, 1]``) -> int64 ``[N]``, each one of the model's classes.
+
+    Every protocol's labels pass through here, and from here through the library's one check
+    (:meth:`translate.modelinfo.ModelInfo.check_labels`); its LabelError is an INVALID_ARGUMENT.
+    """
+    return info.check_labels(labels, name="labels")
+
+
+def _pixel_image(p: np.ndarray) -> images.Image:
+    """uint8 [H, W, C] with C = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) -> Image."""
+    c = p.shape[2]
+    color = 1 if c <= 2 else 3
+    alpha = np.ascontiguousarray(p[..., color]) if c in (2, 4) else None
+    return images.Image(pixels=np.ascontiguousarray(p[..., :color]), alpha=alpha)
+
+
+def _image_pixels(img: images.Image) -> np.ndarray:
+    """Image -> uint8 [H, W, C'] with the alpha plane last, as it came in."""
+    return img.pixels if img.alpha is None else np.concatenate([img.pixels, img.alpha[..., None]], axis=2)
+
+
 class InferenceEngine:
-    """Repository + batcher + limits: what a servicer calls."""
+    """Repository + batcher + limits: what every protocol adapter calls."""
 
     def __init__(self, repository: ModelRepository, batcher: DynamicBatcher, limits: Limits) -> None:
         self.repository = repository
         self.batcher = batcher
         self.limits = limits
 
-    # -- tensors (shared by every protocol) --
     def max_batch_for(self, mv: ModelVersion) -> int:
         """Batch-statistics batch norm or a static batch dimension forbid combining requests."""
-        static = mv.inputs and mv.inputs[0].shape and mv.inputs[0].shape[0] > 0
-        if mv.info.batchnorm_mode == "batch" or static:
+        if mv.info.batchnorm_mode == "batch" or static_batch(mv):
             return 1
         return self.limits.max_batch
 
+    @property
+    def queue_delay_us(self) -> int:
+        """How long a request waits for others to batch with, in microseconds."""
+        return round(self.batcher.batch_timeout * 1e6)
+
     def infer(self, mv: ModelVersion, inputs: tuple[np.ndarray, ...], call: Call, key: Hashable = None) -> np.ndarray:
-        """Run ``inputs`` (NCHW image batch, or (z, labels)) through the batcher; output rows in order."""
+        """Run checked model arrays (NCHW image batch, or (z, labels)) through the batcher; output rows in order."""
         if call.cancelled:
             raise CancelledError("the request was cancelled")
         key = (mv.name, mv.version, key if key is not None else tuple(inputs[0].shape[1:]))
@@ -127,98 +193,251 @@ class InferenceEngine:
         finally:
             call._track(ticket, False)
 
-    # -- images --
-    def translate(self, model: str, data: bytes, *, version: int = 0, output_format: str = "", quality: int = 0,
-                  tiling: str = "auto", tile_size: int = 0, overlap: int = 0, call: Call | None = None
-                  ) -> TranslateResult:
-        """Decode ``data``, run the model (tiled above the threshold), encode the result."""
+    # ------------------------------------------------------------------------- tensors
+    def infer_tensors(self, model: str, version: int, inputs: Mapping[str, np.ndarray], call: Call | None = None,
+                      outputs: Sequence[str] = ()) -> TensorResult:
+        """Run ``{input name: array}`` through ``model`` (version 0: the served one).
+
+        Every check happens before any compute (see the module docstring for what each model
+        takes). ``outputs`` names the outputs wanted (empty: all); they come back in the input's
+        float dtype, or as uint8 pixels for uint8 input.
+        """
         call = call or Call()
-        if not data:
-            raise InvalidRequestError("the request has no image bytes; put an encoded PNG/JPEG/WebP in `image`")
-        fmt = self._format(output_format)
         with self.repository.lease(model, version) as mv:
+            expected = [t.name for t in mv.inputs]
+            for name in inputs:
+                if name not in expected:
+                    raise InvalidRequestError(f"model {mv.name!r} has no input {name!r}; its inputs are {expected}")
+            known = [t.name for t in mv.outputs] or ["output"]
+            for name in outputs:
+                if name not in known:
+                    raise InvalidRequestError(f"model {mv.name!r} has no output {name!r}; its outputs are {known}")
             if mv.info.task == "generate":
-                raise InvalidRequestError(f"model {model!r} is an unconditional generator; call Generate instead")
-            img = images.decode_image(data, max_pixels=self.limits.max_image_pixels)
-            h, w = img.pixels.shape[:2]
-            prepared = images.prepare(img, mv.info)
-            x = prepared.array  # [1, C, Hp, Wp] float32 in [-1, 1]
-            tile = tile_size or self.limits.tile_size
-            tiled = tiling == "always" or (tiling == "auto" and h * w > self.limits.tile_above_pixels)
-            if tiled:
-                ov = overlap or self.limits.tile_overlap  # run_tiled rejects overlap >= tile (ConfigError)
-                y = images.run_tiled(lambda t: self.infer(mv, (t,), call), x, tile=tile, overlap=ov,
-                                     scale=mv.info.scale, multiple=mv.info.pad_multiple,
-                                     batch_size=self.max_batch_for(mv))
+                y = self._generate_tensor(mv, inputs, call)
             else:
-                y = self.infer(mv, (x,), call)
-            out = images.finish(y, prepared, mv.info)
-            fmt = fmt or OUTPUT_FORMATS.get((img.format or "png").lower(), "png")
-            encoded = images.encode_image(out, fmt=fmt, quality=quality or 95)
-            self._check_size(len(encoded), f"{out.pixels.shape[1]}x{out.pixels.shape[0]} result")
-            return TranslateResult(encoded, fmt, out.pixels.shape[1], out.pixels.shape[0], mv.name, mv.version,
-                                   tiled)
+                y = self._translate_tensor(mv, inputs, call)
+            result = {known[0]: y}
+            return TensorResult(mv.name, mv.version, {k: v for k, v in result.items() if not outputs or k in outputs})
 
-    def generate(self, model: str, *, version: int = 0, seeds: list[int] | None = None,
-                 latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
-                 output_format: str = "", quality: int = 0, call: Call | None = None) -> GenerateResult:
-        """Sample from a generator: seeds (via Sampler.seed_latents) or explicit latents [N, nz]."""
-        from translate.latents import Sampler
+    def generate_tensors(self, model: str, version: int = 0, *, seeds: Sequence[int] | None = None,
+                         latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
+                         call: Call | None = None) -> GeneratedTensors:
+        """Sample a generator: ``seeds`` (the library's seed -> latent rule) or explicit ``latents`` [N, nz].
 
+        ``label``: the class of every sample, required by class-conditional models only.
+        """
         call = call or Call()
-        fmt = self._format(output_format) or "png"
         with self.repository.lease(model, version) as mv:
             info = mv.info
             if info.task != "generate":
                 raise InvalidRequestError(f"model {model!r} is a {info.task} model; call Translate instead")
             if (seeds is None) == (latents is None):
                 raise InvalidRequestError("give either seeds (a list, or count + first_seed) or latents")
-            n = len(seeds) if seeds is not None else int(latents.shape[0])
-            if not 1 <= n <= self.limits.max_generate_count:
-                raise InvalidRequestError(f"asked for {n} images; one call makes 1 to "
-                                          f"{self.limits.max_generate_count} (split larger requests)")
             if seeds is not None:
-                z = Sampler(mv.backend).seed_latents(list(seeds), truncation=truncation)
+                self._check_count(len(seeds))  # before a single latent is drawn
+                z = seed_latents(list(seeds), info.latent_size, truncation)
             else:
-                z = np.asarray(latents, np.float32)
-                if z.ndim != 2 or z.shape[1] != info.latent_size:
-                    raise InvalidRequestError(f"each latent needs exactly {info.latent_size} values "
-                                              f"(the model's latent_size); got shape {list(z.shape)}")
-                if not np.all(np.isfinite(z)):
-                    raise InvalidRequestError("latents contain NaN or infinity")
-            inputs: tuple[np.ndarray, ...] = (z,)
+                z = self._check_latents(mv, np.asarray(latents, np.float32))
+            n = z.shape[0]
+            labels = None
             if info.num_classes > 0:
-                if label is None or not 0 <= label < info.num_classes:
+                if label is None:
                     raise InvalidRequestError(f"model {model!r} is class-conditional: set label to 0.."
                                               f"{info.num_classes - 1} (got {label})")
-                inputs = (z, np.full((n,), label, np.int64))
+                labels = check_labels(info, np.full((n,), label, np.int64))
             elif label is not None:
                 raise InvalidRequestError(f"model {model!r} is not class-conditional; leave label unset")
-            step = self.max_batch_for(mv)
-            rows = [self.infer(mv, tuple(a[i:i + step] for a in inputs), call, key="generate")
-                    for i in range(0, n, step)]
-            out = np.concatenate(rows)  # [N, C, S, S]
-            encoded = []
-            for arr in out:
-                img = images.Image(pixels=images.from_model_array(arr), alpha=None, format=None)
-                encoded.append(images.encode_image(img, fmt=fmt, quality=quality or 95))
-            self._check_size(sum(map(len, encoded)), f"{n} generated images")
-            return GenerateResult(encoded, list(seeds) if seeds is not None else [None] * n, fmt, mv.name,
-                                  mv.version)
+            out = self._generate_rows(mv, z, labels, call)
+            return GeneratedTensors(mv.name, mv.version, list(seeds) if seeds is not None else [None] * n, out)
 
-    # -- helpers --
+    def _translate_tensor(self, mv: ModelVersion, inputs: Mapping[str, np.ndarray], call: Call) -> np.ndarray:
+        info, name = mv.info, mv.inputs[0].name
+        if name not in inputs:
+            raise InvalidRequestError(f"model {mv.name!r} needs input {name!r}: {IMAGE_HINT}")
+        arr = inputs[name]
+        if arr.ndim != 4:
+            raise InvalidRequestError(f"input {name!r} has shape {list(arr.shape)}; {IMAGE_HINT}")
+        self._check_count(arr.shape[0])
+        s = info.scale
+        if arr.dtype == np.uint8:
+            n, h, w, c = arr.shape
+            if c not in (1, 2, 3, 4):
+                raise InvalidRequestError(f"UINT8 input {name!r} is read as pixels [N, H, W, C] with C = 1 (grey), 2 "
+                                          f"(grey+alpha), 3 (RGB) or 4 (RGBA); got C = {c} in shape {list(arr.shape)}")
+            self._check_pixels(h, w)
+            c_out = info.out_channels + (c in (2, 4))
+            self._check_tensor_size(n * h * s * w * s * c_out, f"UINT8 result [{n}, {h * s}, {w * s}, {c_out}]")
+            done = self._translate_images(mv, [_pixel_image(p) for p in arr], call, *self._tiling("auto", h, w))
+            return np.stack([_image_pixels(d) for d in done])  # [N, H*s, W*s, C']
+        if arr.dtype not in _FLOATS:
+            raise InvalidRequestError(f"input {name!r} is {datatype_of(arr.dtype)}; {IMAGE_HINT}")
+        n, c, h, w = arr.shape
+        if c != info.in_channels:
+            raise InvalidRequestError(f"input {name!r} has {c} channels in shape {list(arr.shape)} [N, C, H, W]; "
+                                      f"model {mv.name!r} takes {info.in_channels} (or send UINT8 pixels [N, H, W, C])")
+        m = info.pad_multiple
+        if h < 1 or w < 1 or h % m or w % m:
+            raise InvalidRequestError(f"input {name!r} is {h}x{w}; model {mv.name!r} needs height and width that are "
+                                      f"positive multiples of {m} (pad the tensor, or send UINT8 pixels and the "
+                                      "server pads and crops)")
+        self._check_pixels(h, w)
+        self._check_tensor_size(n * info.out_channels * h * s * w * s * arr.dtype.itemsize,
+                                f"{datatype_of(arr.dtype)} result [{n}, {info.out_channels}, {h * s}, {w * s}]")
+        x = np.array(arr, dtype=np.float32)  # a writable copy (a wire buffer is read-only)
+        self._check_finite(name, x)
+        return self._run_images(mv, x, call, *self._tiling("auto", h, w)).astype(arr.dtype)
+
+    def _generate_tensor(self, mv: ModelVersion, inputs: Mapping[str, np.ndarray], call: Call) -> np.ndarray:
+        info = mv.info
+        if "z" not in inputs:
+            raise InvalidRequestError(f"model {mv.name!r} is a generator: send input 'z' FP32 [N, {info.latent_size}]"
+                                      + (" and 'label' INT64 [N]" if info.num_classes else ""))
+        z = inputs["z"]
+        if z.dtype not in _FLOATS:
+            raise InvalidRequestError(f"input 'z' is {datatype_of(z.dtype)}; send FP32 (or FP16 raw) "
+                                      f"[N, {info.latent_size}]")
+        zf = self._check_latents(mv, z)
+        n = zf.shape[0]
+        labels = None
+        if info.num_classes > 0:
+            if "label" not in inputs:
+                raise InvalidRequestError(f"model {mv.name!r} is class-conditional: send input 'label' INT64 [N] "
+                                          f"with classes 0..{info.num_classes - 1}")
+            label = inputs["label"]
+            if label.dtype not in _INTS or label.shape not in ((n,), (n, 1)):
+                raise InvalidRequestError(f"input 'label' is {datatype_of(label.dtype)} {list(label.shape)}; send "
+                                          f"INT64 [{n}] (or [{n}, 1]), one class per latent")
+            labels = check_labels(info, label)
+        size = info.image_size or 0
+        self._check_tensor_size(n * info.out_channels * size * size * z.dtype.itemsize,
+                                f"{datatype_of(z.dtype)} result of {n} samples")
+        return self._generate_rows(mv, zf, labels, call).astype(z.dtype)
+
+    # ------------------------------------------------------------------------- images
+    def translate_image(self, model: str, data: bytes, *, version: int = 0, output_format: str = "",
+                        quality: int = 0, tiling: str = "auto", tile_size: int = 0, overlap: int = 0,
+                        call: Call | None = None) -> TranslateResult:
+        """Decode ``data``, run the model (tiled above the threshold), encode the result.
+
+        ``output_format`` "" answers in the input's format (PNG where the server cannot encode
+        that one); ``tile_size``/``overlap``/``quality`` 0 mean the server's defaults.
+        """
+        call = call or Call()
+        if not data:
+            raise InvalidRequestError("the request has no image bytes; put an encoded PNG/JPEG/WebP in `image`")
+        fmt = self._output_format(output_format)
+        if tiling not in TILING_MODES:
+            raise InvalidRequestError(f"tiling must be auto, always or never (got {tiling!r})")
+        with self.repository.lease(model, version) as mv:
+            if mv.info.task == "generate":
+                raise InvalidRequestError(f"model {model!r} is an unconditional generator; call Generate instead")
+            img = images.decode_image(data, max_pixels=self.limits.max_image_pixels)
+            tiled, tile, ov = self._tiling(tiling, img.height, img.width, tile_size, overlap)
+            [out] = self._translate_images(mv, [img], call, tiled, tile, ov)
+            fmt = fmt or (img.format if img.format in OUTPUT_FORMATS else "PNG")
+            encoded = images.encode_image(out, fmt=fmt, quality=quality or 95)
+            self._check_encoded_size(len(encoded), f"{out.width}x{out.height} result")
+            return TranslateResult(encoded, fmt.lower(), out.width, out.height, mv.name, mv.version, tiled)
+
+    def generate_images(self, model: str, *, version: int = 0, seeds: Sequence[int] | None = None,
+                        latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
+                        output_format: str = "", quality: int = 0, call: Call | None = None) -> GenerateResult:
+        """:meth:`generate_tensors`, encoded (PNG unless ``output_format`` says otherwise)."""
+        fmt = self._output_format(output_format) or "PNG"
+        gen = self.generate_tensors(model, version, seeds=seeds, latents=latents, truncation=truncation, label=label,
+                                    call=call)
+        encoded = [images.encode_image(images.Image(pixels=images.from_model_array(arr)), fmt=fmt,
+                                       quality=quality or 95) for arr in gen.output]
+        self._check_encoded_size(sum(map(len, encoded)), f"{len(encoded)} generated images")
+        return GenerateResult(encoded, gen.seeds, fmt.lower(), gen.model, gen.version)
+
+    # ------------------------------------------------------------------------- shared steps
+    def _tiling(self, mode: str, h: int, w: int, tile_size: int = 0, overlap: int = 0) -> tuple[bool, int, int]:
+        """(tiled?, tile, overlap) for an h x w image: AUTO tiles above the server's pixel threshold."""
+        tiled = mode == "always" or (mode == "auto" and h * w > self.limits.tile_above_pixels)
+        # run_tiled rejects overlap >= tile (ConfigError -> INVALID_ARGUMENT)
+        return tiled, tile_size or self.limits.tile_size, overlap or self.limits.tile_overlap
+
+    def _run_images(self, mv: ModelVersion, x: np.ndarray, call: Call, tiled: bool, tile: int,
+                    overlap: int) -> np.ndarray:
+        """[N, C, Hp, Wp] float32 -> model output: whole (in batcher-sized chunks) or tiled per image."""
+        step = self.max_batch_for(mv)
+
+        def run(t):
+            return self.infer(mv, (t,), call)
+
+        if tiled:
+            return np.concatenate([images.run_tiled(run, x[i:i + 1], tile=tile, overlap=overlap, scale=mv.info.scale,
+                                                    multiple=mv.info.pad_multiple, batch_size=step)
+                                   for i in range(x.shape[0])])
+        return np.concatenate([run(x[i:i + step]) for i in range(0, x.shape[0], step)])
+
+    def _translate_images(self, mv: ModelVersion, imgs: list[images.Image], call: Call, tiled: bool, tile: int,
+                          overlap: int) -> list[images.Image]:
+        """Same-size images -> translated images: the model's own processing (translate.images) around the run."""
+        prepared = [images.prepare(img, mv.info) for img in imgs]
+        x = np.concatenate([p.array for p in prepared])  # [N, C_model, Hp, Wp]
+        y = self._run_images(mv, x, call, tiled, tile, overlap)
+        return [images.finish(y[i:i + 1], p, mv.info) for i, p in enumerate(prepared)]
+
+    def _generate_rows(self, mv: ModelVersion, z: np.ndarray, labels: np.ndarray | None, call: Call) -> np.ndarray:
+        """Checked z [N, nz] float32 (+ labels int64 [N]) -> [N, C, S, S] in batcher-sized chunks."""
+        step = self.max_batch_for(mv)
+        inputs = (z,) if labels is None else (z, labels)
+        return np.concatenate([self.infer(mv, tuple(a[i:i + step] for a in inputs), call, key="generate")
+                               for i in range(0, z.shape[0], step)])
+
+    # ------------------------------------------------------------------------- checks
+    def _check_count(self, n: int) -> None:
+        limit = self.limits.max_generate_count
+        if not 1 <= n <= limit:
+            raise InvalidRequestError(f"asked for {n} images; one call makes 1 to {limit} (split larger requests)")
+
+    def _check_latents(self, mv: ModelVersion, z: np.ndarray) -> np.ndarray:
+        """z [N, nz] of the model's latent size, within the count limit and finite -> float32 copy."""
+        nz = mv.info.latent_size
+        if z.ndim != 2 or z.shape[1] != nz:
+            raise InvalidRequestError(f"input 'z' (the latents) has shape {list(z.shape)}; model {mv.name!r} takes "
+                                      f"[N, {nz}]: each latent needs exactly {nz} values (its latent_size)")
+        self._check_count(z.shape[0])
+        z = np.array(z, dtype=np.float32)
+        self._check_finite("z", z)
+        return z
+
     @staticmethod
-    def _format(name: str) -> str:
+    def _check_finite(name: str, x: np.ndarray) -> None:
+        if not np.all(np.isfinite(x)):
+            raise InvalidRequestError(f"input {name!r} contains NaN or infinity")
+
+    def _check_pixels(self, h: int, w: int) -> None:
+        limit = self.limits.max_image_pixels
+        if h * w > limit:
+            raise InvalidRequestError(f"the image is {w}x{h} = {h * w:,} pixels, over the limit of {limit:,} pixels "
+                                      "(--max-image-pixels); send a smaller image")
+
+    def _check_tensor_size(self, nbytes: int, what: str) -> None:
+        """Refuse before compute a tensor answer that could not be sent."""
+        self._check_message(nbytes, f"the {what} would be", "send fewer or smaller images, or raise --max-message-mb")
+
+    def _check_encoded_size(self, nbytes: int, what: str) -> None:
+        self._check_message(nbytes, f"the encoded {what} is",
+                            "send a smaller image, ask for JPEG/WebP, or raise --max-message-mb")
+
+    def _check_message(self, nbytes: int, subject: str, advice: str) -> None:
+        limit = self.limits.max_message_bytes - 4096  # room for the rest of the response message
+        if nbytes > limit:
+            raise ResultTooLargeError(f"{subject} {nbytes / 2**20:.1f} MB, over the "
+                                      f"{self.limits.max_message_bytes / 2**20:.0f} MB message limit; {advice}")
+
+    @staticmethod
+    def _output_format(name: str) -> str:
+        """An output format name -> its Pillow name among OUTPUT_FORMATS ("" stays "": the input's format)."""
         if not name:
             return ""
-        fmt = OUTPUT_FORMATS.get(name.lower())
-        if fmt is None:
+        try:
+            fmt = images.normalize_format(name)
+        except ConfigError:
+            fmt = ""
+        if fmt not in OUTPUT_FORMATS:
             raise InvalidRequestError(f"unknown output format {name!r}; use png, jpeg or webp")
         return fmt
-
-    def _check_size(self, size: int, what: str) -> None:
-        limit = self.limits.max_message_bytes - 4096  # room for the rest of the response message
-        if size > limit:
-            raise ResultTooLargeError(f"the encoded {what} is {size / 2**20:.1f} MB, over the "
-                                      f"{self.limits.max_message_bytes / 2**20:.0f} MB message limit; send a "
-                                      "smaller image, ask for JPEG/WebP, or raise --max-message-mb")

@@ -7,7 +7,7 @@ counters, so the server exports the counter, not a home-made average.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
@@ -50,11 +50,7 @@ class ServerMetrics:
             self._http.server_close()
             self._http = None
 
-    def render(self) -> str:
-        """The text exposition format (what /metrics returns)."""
-        return generate_latest(self.registry).decode()
-
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """Current value of one sample (tests and the bench use it); 0.0 if absent."""
+        """Current value of one sample (e.g. ``translate_images_total`` for a model); 0.0 if absent."""
         v = self.registry.get_sample_value(name, labels or {})
         return float(v) if v is not None else 0.0

@@ -1,9 +1,11 @@
 """Build, start and gracefully stop the gRPC server (https://grpc.io/docs/guides/server-graceful-stop/).
 
-One port carries the ``translate.v1`` domain service, the standard ``grpc.health.v1.Health``
-service (service ``""`` for the whole server, and one service per model name) and server
-reflection. More servicers (e.g. the KServe v2 protocol) plug in with :meth:`InferenceServer.add_service`
-and share the same engine (repository, batcher, limits), auth interceptor, metrics and logs.
+One port carries the ``translate.v1`` domain service, the Open Inference Protocol (KServe v2)
+service, the standard ``grpc.health.v1.Health`` service (service ``""`` for the whole server, and
+one service per model name) and server reflection. Every protocol adapter is handed only what it
+uses (the engine, the health status, the request observer), never this server, and they share one
+engine (repository, batcher, limits), auth interceptor, metrics and request log. More servicers
+plug in with :meth:`InferenceServer.add_service`.
 
 Shutdown (:meth:`InferenceServer.drain`): health turns NOT_SERVING at once so load balancers stop
 routing here, the server stops accepting calls, in-flight calls get ``grace`` seconds to finish,
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +29,10 @@ from grpc_reflection.v1alpha import reflection
 from serving.auth import TokenAuthInterceptor, load_tokens
 from serving.batcher import DynamicBatcher
 from serving.engine import InferenceEngine, Limits
+from serving.gen import grpc_service_pb2_grpc as kserve_pb_grpc
 from serving.gen import translate_pb2_grpc as pb_grpc
 from serving.kserve import OPEN_METHODS as KSERVE_OPEN_METHODS
-from serving.kserve import register_kserve_service
+from serving.kserve import KServeServicer
 from serving.metrics import ServerMetrics
 from serving.observe import RequestObserver
 from serving.repository import ModelRepository, default_backend_factory
@@ -83,17 +86,18 @@ class ServerConfig:
             raise ConfigError(f"--port must be 0..65535 (got {self.port})")
 
 
+class _NoContext:
+    """Stands in for a ServicerContext when asking the health servicer for a status in-process."""
+
+    def set_code(self, code) -> None:  # the servicer reports unknown services this way; False is answer enough
+        pass
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc}") from exc
-
-
-def register_translate_service(grpc_server: grpc.Server, server: InferenceServer) -> list[str]:
-    """The translate.v1 domain service (the pattern other protocols follow with add_service)."""
-    pb_grpc.add_TranslateServiceServicer_to_server(TranslateServicer(server.engine, server.observer), grpc_server)
-    return [SERVICE_NAME]
 
 
 class InferenceServer:
@@ -132,22 +136,32 @@ class InferenceServer:
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._stopped = threading.Event()
-        self.add_service(register_translate_service)
-        self.add_service(register_kserve_service, open_methods=KSERVE_OPEN_METHODS)  # KServe v2, same port
+        self.add_service(pb_grpc.add_TranslateServiceServicer_to_server,
+                         TranslateServicer(self.engine, self.observer), service_names=[SERVICE_NAME])
+        # KServe v2 on the same port; its stubs live in a private descriptor pool that server
+        # reflection cannot see (scripts/gen_protos.py), so it lists no service names.
+        self.add_service(kserve_pb_grpc.add_GRPCInferenceServiceServicer_to_server,
+                         KServeServicer(self.engine, self.is_serving, self.observer), open_methods=KSERVE_OPEN_METHODS)
 
-    def add_service(self, register: Callable[[grpc.Server, InferenceServer], list[str]],
-                    open_methods: tuple[str, ...] = ()) -> None:
-        """Register another servicer before start(): ``register(grpc_server, self)`` returns its full service names.
+    def add_service(self, add_to_server: Callable[[object, grpc.Server], None], servicer: object, *,
+                    service_names: Sequence[str] = (), open_methods: Sequence[str] = ()) -> None:
+        """Register another servicer before start(), e.g. ``add_service(pb_grpc.add_FooServicer_to_server, Foo(...))``.
 
-        The callable gets this server, so it can reuse ``self.engine``, ``self.observer`` and ``self.metrics``.
-        ``open_methods``: method-path prefixes (e.g. ``"/inference.GRPCInferenceService/ServerLive"``) that
-        need no bearer token, like health checks.
+        ``service_names``: full names to list in server reflection. ``open_methods``: method-path
+        prefixes (e.g. ``"/inference.GRPCInferenceService/ServerLive"``) that need no bearer token,
+        like health checks.
         """
         if self.port is not None:
             raise RuntimeError("add_service must be called before start()")
-        self._service_names += register(self.grpc_server, self)
+        add_to_server(servicer, self.grpc_server)
+        self._service_names += list(service_names)
         if self.auth is not None and open_methods:
             self.auth.open_prefixes = self.auth.open_prefixes + tuple(open_methods)
+
+    def is_serving(self, service: str = "") -> bool:
+        """True while grpc.health.v1 reports SERVING for ``service`` (``""``: the whole server; else a model)."""
+        res = self.health.Check(health_pb2.HealthCheckRequest(service=service), _NoContext())
+        return res.status == health_pb2.HealthCheckResponse.SERVING
 
     def _model_changed(self, name: str, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

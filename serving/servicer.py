@@ -1,8 +1,9 @@
 """The ``translate.v1.TranslateService`` servicer: an adapter between protobuf messages and the engine.
 
-Nothing here decodes an image or runs a model; it converts wire types, calls
-:class:`serving.engine.InferenceEngine`, and lets :class:`serving.observe.RequestObserver` map the
-typed errors to status codes (proto/translate/v1/translate.proto documents them).
+Nothing here decodes an image, checks a request or runs a model; it converts wire types
+(:mod:`serving.wire` for the enums), calls :class:`serving.engine.InferenceEngine`, and lets
+:class:`serving.observe.RequestObserver` map the typed errors to status codes
+(proto/translate/v1/translate.proto documents them).
 """
 
 from __future__ import annotations
@@ -15,25 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import numpy as np
 
+from serving import wire
 from serving.engine import Call, InferenceEngine
 from serving.errors import InvalidRequestError, status_for
 from serving.gen import translate_pb2 as pb
 from serving.gen import translate_pb2_grpc as pb_grpc
 from serving.observe import RequestObserver
-from serving.repository import LOADING, READY, UNAVAILABLE, ModelRecord
+from serving.repository import ModelRecord
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TranslateService"].full_name
-FORMAT_NAMES = {pb.IMAGE_FORMAT_UNSPECIFIED: "", pb.IMAGE_FORMAT_PNG: "png", pb.IMAGE_FORMAT_JPEG: "jpeg",
-                pb.IMAGE_FORMAT_WEBP: "webp"}
-FORMAT_ENUMS = {"png": pb.IMAGE_FORMAT_PNG, "jpg": pb.IMAGE_FORMAT_JPEG, "webp": pb.IMAGE_FORMAT_WEBP}
-TILING_NAMES = {pb.TILING_MODE_AUTO: "auto", pb.TILING_MODE_ALWAYS: "always", pb.TILING_MODE_NEVER: "never"}
-STATE_ENUMS = {LOADING: pb.MODEL_STATE_LOADING, READY: pb.MODEL_STATE_READY, UNAVAILABLE: pb.MODEL_STATE_UNAVAILABLE}
-
-
-def _enum(table: dict, value: int, what: str):
-    if value not in table:
-        raise InvalidRequestError(f"unknown {what} value {value}")
-    return table[value]
 
 
 class TranslateServicer(pb_grpc.TranslateServiceServicer):
@@ -46,11 +37,11 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
 
     # -- Translate --
     def _translate(self, req: pb.TranslateRequest, call: Call) -> pb.TranslateResponse:
-        res = self.engine.translate(
-            req.model, req.image, version=req.version, output_format=_enum(FORMAT_NAMES, req.output_format, "format"),
-            quality=req.quality, tiling=_enum(TILING_NAMES, req.tiling.mode, "tiling mode"),
-            tile_size=req.tiling.tile_size, overlap=req.tiling.overlap, call=call)
-        return pb.TranslateResponse(id=req.id, image=res.image, format=FORMAT_ENUMS[res.format], width=res.width,
+        res = self.engine.translate_image(
+            req.model, req.image, version=req.version, output_format=wire.format_name(req.output_format),
+            quality=req.quality, tiling=wire.tiling_name(req.tiling.mode), tile_size=req.tiling.tile_size,
+            overlap=req.tiling.overlap, call=call)
+        return pb.TranslateResponse(id=req.id, image=res.image, format=wire.format_enum(res.format), width=res.width,
                                     height=res.height, model=res.model, version=res.version, tiled=res.tiled)
 
     def Translate(self, request, context):  # noqa: N802 - gRPC method name
@@ -140,19 +131,18 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                 rows = [list(v.values) for v in request.latents.latents]
                 if len({len(r) for r in rows}) > 1:
                     raise InvalidRequestError("all latents must have the same length")
-                latents = np.asarray(rows, np.float32).reshape(len(rows), -1)
+                latents = np.asarray(rows, np.float32).reshape(len(rows), len(rows[0]) if rows else 0)
             else:
                 raise InvalidRequestError("set one of seeds, range (count + first_seed) or latents")
-            res = self.engine.generate(
+            res = self.engine.generate_images(
                 request.model, version=request.version, seeds=seeds, latents=latents,
                 truncation=request.truncation if request.HasField("truncation") else None,
                 label=request.label if request.HasField("label") else None,
-                output_format=_enum(FORMAT_NAMES, request.output_format, "format"), quality=request.quality,
-                call=scope.call)
+                output_format=wire.format_name(request.output_format), quality=request.quality, call=scope.call)
             scope.fields["images"] = len(res.images)
             return pb.GenerateResponse(
                 images=[pb.GeneratedImage(image=img, seed=s) for img, s in zip(res.images, res.seeds)],
-                format=FORMAT_ENUMS[res.format], model=res.model, version=res.version)
+                format=wire.format_enum(res.format), model=res.model, version=res.version)
 
         return self.observer.unary("Generate", context, body)
 
@@ -175,11 +165,11 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                 info = mv.info
                 lim = self.engine.limits
                 return pb.ModelDescription(
-                    name=mv.name, version=mv.version, available_versions=rec.versions, state=STATE_ENUMS[rec.state],
-                    error=rec.error, family=info.family, task=info.task, in_channels=info.in_channels,
-                    out_channels=info.out_channels, pad_multiple=info.pad_multiple, scale=info.scale,
-                    latent_size=info.latent_size, num_classes=info.num_classes, image_size=info.image_size,
-                    direction=info.direction, metadata=mv.metadata,
+                    name=mv.name, version=mv.version, available_versions=rec.versions,
+                    state=wire.STATE_ENUMS[rec.state], error=rec.error, family=info.family, task=info.task,
+                    in_channels=info.in_channels, out_channels=info.out_channels, pad_multiple=info.pad_multiple,
+                    scale=info.scale, latent_size=info.latent_size, num_classes=info.num_classes,
+                    image_size=info.image_size, direction=info.direction, metadata=mv.metadata,
                     inputs=[pb.TensorDescription(name=t.name, dtype=t.dtype, shape=t.shape) for t in mv.inputs],
                     outputs=[pb.TensorDescription(name=t.name, dtype=t.dtype, shape=t.shape) for t in mv.outputs],
                     limits=pb.Limits(max_image_pixels=lim.max_image_pixels, max_message_bytes=lim.max_message_bytes,
@@ -192,5 +182,5 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
 
 def _summary(rec: ModelRecord) -> pb.ModelSummary:
     cur = rec.current
-    return pb.ModelSummary(name=rec.name, version=cur.version if cur else 0, state=STATE_ENUMS[rec.state],
+    return pb.ModelSummary(name=rec.name, version=cur.version if cur else 0, state=wire.STATE_ENUMS[rec.state],
                            family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error)

@@ -12,13 +12,28 @@ import shlex
 import sys
 
 HELP = "train pix2pix / cyclegan / srgan / dcgan"
-METHODS = ("pix2pix", "cyclegan", "srgan", "dcgan")
+
+
+class _MethodNames:
+    """The registry's method names as argparse choices, read on first use: the registry imports the
+    method files and torch, which ``translate --help`` and the other subcommands should not wait for."""
+
+    def _names(self) -> list[str]:
+        from training.registry import METHODS
+
+        return list(METHODS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``translate train``."""
-    parser.add_argument("method", choices=METHODS, help="what to train")
-    parser.add_argument("--data", required=True, help="dataset folder (layouts: see README, training section)")
+    parser.add_argument("method", choices=_MethodNames(), metavar="METHOD", help="what to train: %(choices)s")
+    parser.add_argument("--data", required=True, help="dataset folder (layouts: see docs/training.md, Data layouts)")
     parser.add_argument("--out", required=True, help="run folder: config.yaml, checkpoints/, samples/, metrics.jsonl")
     parser.add_argument("--preset", help="paper defaults, e.g. pix2pix, cyclegan-128, srgan, dcgan-mnist, *-tiny")
     parser.add_argument("--config", help="YAML file of config keys (applied after the preset)")
@@ -63,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from training.config import config_to_yaml
+    from training.registry import METHODS
     from translate.atomic import atomic_write_bytes
     from translate.data.check import bad_files, check_dataset
     from translate.errors import DataError
@@ -75,16 +91,9 @@ def main(args: argparse.Namespace) -> int:
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:  # the resolved config goes next to the results before any compute
         atomic_write_bytes(run_dir / "config.yaml", lambda f: f.write(config_to_yaml(cfg).encode()))
-    # SR crops are cut without resizing, so HR images must hold a whole crop; paired/unpaired images
-    # are resized to load_size first, so they only need to be no smaller than half the crop
-    # (28 px MNIST for a 32 px crop is fine, a 10 px thumbnail for a 256 px crop is not).
-    if cfg.method == "srgan":
-        min_size = cfg.hr_size
-    elif cfg.method in ("pix2pix", "cyclegan"):
-        min_size = max(8, cfg.crop_size // 2)
-    else:
-        min_size = None
-    problems = check_dataset(args.data, args.method, min_size=min_size)
+    method = METHODS[cfg.method]  # the method says what its data must look like
+    problems = check_dataset(args.data, method.data_layout, min_size=method.min_image_size(cfg),
+                             scale=method.data_scale(cfg))
     exclude: set = set()
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems[:50])

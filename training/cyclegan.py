@@ -7,35 +7,98 @@ authors' code. Objective for the generators: LSGAN loss both ways + lambda_A * |
 (and the same for G_B). Discriminators see fakes drawn from an image pool of 50 past fakes
 (Shrivastava et al. 2017) and their loss is halved. ``train_step``: G step first (both
 generators together), then both D steps, as in the authors' implementation.
+
+Data: the unpaired layout (trainA/, trainB/), each image resized, cropped and flipped on its own.
+Validation: a Frechet distance of 8x8-pooled pixels between G_A(A) and real B images (a sanity
+signal, not FID); best.pt has the lowest. Sample grids: input | G_A(input) | a B image.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from training.method import Method, set_requires_grad
+from training.data import UnpairedDataset, check_crop, collate, resized_min_size
+from training.method import Method, NetworkSpec, TrainConfig, set_requires_grad
 from training.pool import ImagePool
+from training.validation import fd_pixels8
+from translate.errors import ConfigError
 from translate.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss
+
+
+@dataclass
+class CycleGANConfig(TrainConfig):
+    """CycleGAN (Zhu et al. 2017): two ResNet generators, two PatchGANs, LSGAN, cycle 10, identity 0.5."""
+
+    method: str = "cyclegan"
+    gan_mode: str = "lsgan"
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5  # times lambda_A / lambda_B, as in the paper's code
+    pool_size: int = 50
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+    netG: str = "resnet_9blocks"
+    netG_kwargs: dict = field(default_factory=lambda: {"ngf": 64, "norm": "instance", "use_dropout": False})
+    netD_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3, "norm": "instance"})
+
+    def check(self) -> None:
+        """Validate the CycleGAN fields on top of the shared ones."""
+        super().check()
+        if self.pool_size < 0:
+            raise ConfigError(f"pool_size must be >= 0 (got {self.pool_size}); 0 disables the image pool")
+        if self.lambda_identity > 0 and self.in_channels != self.out_channels:
+            raise ConfigError("lambda_identity > 0 needs in_channels == out_channels; set lambda_identity=0")
+        check_crop(self.load_size, self.crop_size)
 
 
 class CycleGAN(Method):
     """Two generators, two discriminators, two image pools."""
 
+    config_class = CycleGANConfig
     family = "cyclegan"
+    data_layout = "unpaired"
     generators = ("G_A", "G_B")
     directions = {"G_A": "AtoB", "G_B": "BtoA"}
     opt_groups = {"G": ("G_A", "G_B"), "D": ("D_A", "D_B")}
+    best_metric = "val/fd_pixels8"
+    higher_is_better = False
+
+    @classmethod
+    def networks(cls, cfg) -> dict[str, NetworkSpec]:
+        """G_A: A -> B, G_B: B -> A; D_A judges domain B, D_B domain A; all see crop_size inputs."""
+        cin, cout, size = cfg.in_channels, cfg.out_channels, cfg.crop_size
+        g, d = cfg.netG_kwargs, cfg.netD_kwargs
+        return {
+            "G_A": NetworkSpec(cfg.netG, {**g, "in_channels": cin, "out_channels": cout}, "netG", size),
+            "G_B": NetworkSpec(cfg.netG, {**g, "in_channels": cout, "out_channels": cin}, "netG", size),
+            "D_A": NetworkSpec(cfg.netD, {**d, "in_channels": cout}, "netD", size),
+            "D_B": NetworkSpec(cfg.netD, {**d, "in_channels": cin}, "netD", size),
+        }
+
+    @classmethod
+    def dataset(cls, cfg, root, *, train=True, exclude=()):
+        """Unpaired domains A and B (testA/testB for validation when present)."""
+        return UnpairedDataset(root, in_channels=cfg.in_channels, out_channels=cfg.out_channels,
+                               load_size=cfg.load_size, crop_size=cfg.crop_size, flip=cfg.flip,
+                               train=train, exclude=exclude)
+
+    @classmethod
+    def min_image_size(cls, cfg=None) -> int:
+        """Images are resized to load_size first, so half the crop is enough."""
+        return resized_min_size(cfg.crop_size if cfg is not None else None)
 
     def __init__(self, cfg, device) -> None:
         super().__init__(cfg, device)
-        cin, cout = cfg.in_channels, cfg.out_channels
-        self.nets["G_A"] = self.build(cfg.netG, cfg.netG_kwargs, in_channels=cin, out_channels=cout)
-        self.nets["G_B"] = self.build(cfg.netG, cfg.netG_kwargs, in_channels=cout, out_channels=cin)
-        self.nets["D_A"] = self.build(cfg.netD, cfg.netD_kwargs, in_channels=cout)  # judges domain B
-        self.nets["D_B"] = self.build(cfg.netD, cfg.netD_kwargs, in_channels=cin)  # judges domain A
         self.make_optimizers()
         self.gan = GANLoss(cfg.gan_mode).to(device)
         self.pools = {"fake_A": ImagePool(cfg.pool_size), "fake_B": ImagePool(cfg.pool_size)}
+
+    def image_size(self) -> int:
+        """The training crop."""
+        return int(self.cfg.crop_size)
 
     def _d_loss(self, D, real, fake):
         pred_real, pred_fake = D(real), D(fake.detach())
@@ -76,6 +139,12 @@ class CycleGAN(Method):
         return {"D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(), "G_A": loss_G_A.detach(),
                 "G_B": loss_G_B.detach(), "cycle_A": loss_cycle_A.detach(), "cycle_B": loss_cycle_B.detach(),
                 "idt_A": loss_idt_A.detach(), "idt_B": loss_idt_B.detach(), "D_real": d_real, "D_fake": d_fake}
+
+    @torch.no_grad()
+    def validate(self, items, generators, to_device) -> dict[str, float]:
+        """Frechet distance (8x8-pooled pixels) between G_A(A) and real B images."""
+        b = to_device(collate(items))
+        return fd_pixels8(generators["G_A"](b["A"]), b["B"])
 
     def extra_state(self) -> dict:
         """Image pools (their contents are part of an exact resume)."""

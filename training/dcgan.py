@@ -5,34 +5,96 @@ Generative Adversarial Networks"), optionally class-conditional (Mirza & Osinder
 z ~ N(0, I) of size nz -> image. D step on real and (detached) fake images, then the G step with
 the non-saturating loss (target "real" for the fakes). Labels of fakes are the labels of the
 real batch, so the class balance of the data is kept.
+
+Data: the classes layout (an image folder, class sub-folders, or MNIST IDX files), resized to
+image_size. Validation: a Frechet distance of 8x8-pooled pixels between generated and real
+images (a sanity signal, not FID); best.pt has the lowest. Sample grids: generated | real.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from training.method import Method, set_requires_grad
+from training.data import ImageFolderDataset, collate
+from training.method import Method, NetworkSpec, TrainConfig, set_requires_grad
+from training.validation import fd_pixels8
+from translate.errors import ConfigError
 from translate.losses import GANLoss, gradient_penalty
+
+MIN_IMAGE_SIZE = 8  # images are resized to image_size; below this they are thumbnails, not data
+
+
+@dataclass
+class DCGANConfig(TrainConfig):
+    """DCGAN (Radford et al. 2016), optionally class-conditional (Mirza & Osindero 2014)."""
+
+    method: str = "dcgan"
+    nz: int = 100
+    image_size: int = 64
+    num_classes: int = 0  # > 0: conditional; labels come from the data (IDX labels or class folders)
+    class_filter: list = field(default_factory=list)  # IDX data: keep only these labels
+    batch_size: int = 128
+    n_epochs: int = 25
+    n_epochs_decay: int = 0
+    in_channels: int = 3  # channels of the data images (= generator output channels)
+    out_channels: int = 3
+    netG: str = "dcgan_g"
+    netG_kwargs: dict = field(default_factory=lambda: {"ngf": 64})
+    netD: str = "dcgan_d"
+    netD_kwargs: dict = field(default_factory=lambda: {"ndf": 64})
+
+    def check(self) -> None:
+        """Validate the DCGAN fields; data channels and output channels are the same thing here.
+        (Which image sizes work is the networks' to say: see :meth:`Method.check_config`.)"""
+        super().check()
+        if self.nz < 1 or self.num_classes < 0:
+            raise ConfigError("nz must be >= 1 and num_classes >= 0")
+        if self.in_channels != self.out_channels:
+            raise ConfigError("for dcgan in_channels (data) and out_channels (generator) must be equal")
 
 
 class DCGAN(Method):
     """Latent-to-image generator and its discriminator."""
 
+    config_class = DCGANConfig
     family = "dcgan"
+    data_layout = "classes"
     generators = ("G",)
+    best_metric = "val/fd_pixels8"
+    higher_is_better = False
+
+    @classmethod
+    def networks(cls, cfg) -> dict[str, NetworkSpec]:
+        """G: z (+ label) -> image_size images; D judges image_size images (+ label)."""
+        c, k, size = cfg.out_channels, cfg.num_classes, cfg.image_size
+        return {
+            "G": NetworkSpec(cfg.netG, {**cfg.netG_kwargs, "nz": cfg.nz, "out_channels": c, "image_size": size,
+                                        "num_classes": k}, "netG"),
+            "D": NetworkSpec(cfg.netD, {**cfg.netD_kwargs, "in_channels": c, "image_size": size, "num_classes": k},
+                             "netD"),
+        }
+
+    @classmethod
+    def dataset(cls, cfg, root, *, train=True, exclude=()):
+        """Images (with class labels from sub-folders or IDX labels) resized to image_size."""
+        return ImageFolderDataset(root, image_size=cfg.image_size, channels=cfg.out_channels,
+                                  class_filter=cfg.class_filter, train=train, exclude=exclude)
+
+    @classmethod
+    def min_image_size(cls, cfg=None) -> int:
+        """Images are resized to image_size; only thumbnails are refused."""
+        return MIN_IMAGE_SIZE
 
     def __init__(self, cfg, device) -> None:
         super().__init__(cfg, device)
-        c, k = cfg.out_channels, cfg.num_classes
-        self.nets["G"] = self.build(cfg.netG, cfg.netG_kwargs, nz=cfg.nz, out_channels=c,
-                                    image_size=cfg.image_size, num_classes=k)
-        self.nets["D"] = self.build(cfg.netD, cfg.netD_kwargs, in_channels=c, image_size=cfg.image_size,
-                                    num_classes=k)
         self.make_optimizers()
         self.gan = GANLoss(cfg.gan_mode).to(device)
         # fixed latents for sample grids, from their own generator so they do not disturb training RNG
         gen = torch.Generator().manual_seed(cfg.seed)
         self.fixed_z = torch.randn(64, cfg.nz, generator=gen).to(device)
+        k = cfg.num_classes
         self.fixed_labels = (torch.arange(64) % k).to(device) if k else None
 
     def image_size(self) -> int:
@@ -71,3 +133,11 @@ class DCGAN(Method):
         n = min(16, batch["B"].shape[0])
         fake = generators["G"](self.fixed_z[:n], None if self.fixed_labels is None else self.fixed_labels[:n])
         return [fake, batch["B"][:n]]
+
+    @torch.no_grad()
+    def validate(self, items, generators, to_device) -> dict[str, float]:
+        """Frechet distance (8x8-pooled pixels) between generated images (a fixed z) and real ones."""
+        b = to_device(collate(items))
+        z = torch.randn(len(items), self.cfg.nz, generator=torch.Generator().manual_seed(self.cfg.seed))
+        labels = b["label"] if self.cfg.num_classes else None
+        return fd_pixels8(generators["G"](z.to(self.device), labels), b["B"])

@@ -1,10 +1,11 @@
-"""The shared training loop: everything the four methods have in common.
+"""The shared training loop: everything the methods have in common.
 
-A method (``training/pix2pix.py`` ...) owns networks, losses and ``train_step``; this module
-owns optimisation (``StepContext.step``: backward, gradient averaging, optimizer step), AMP,
-channels_last, several processes under ``torchrun``, generator EMA, the learning-rate schedule,
-progress/JSONL/TensorBoard logging, sample grids, validation, health warnings, atomic
-checkpoints, exact resume and SIGINT/SIGTERM handling.
+A method (``training/pix2pix.py`` ..., looked up in ``training.registry``) owns its networks,
+losses, dataset, ``train_step`` and validation metric; this module owns optimisation
+(``StepContext.step``: backward, gradient averaging, optimizer step), AMP, channels_last, several
+processes under ``torchrun``, generator EMA, the learning-rate schedule, progress/JSONL/TensorBoard
+logging, sample grids, running validation, health warnings, atomic checkpoints, exact resume and
+SIGINT/SIGTERM handling.
 
 Several processes: ``torchrun --nproc_per_node N -m translate.cli train ...`` starts N copies;
 each builds the same networks from the same seed, reads its own shard of every epoch
@@ -27,14 +28,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import logging
 import math
 import os
 import random
 import signal
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -42,31 +41,17 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from training.data import EpochSampler, build_dataset, collate
+from training.data import EpochSampler, collate
 from training.health import HealthMonitor
+from training.registry import METHODS
 from translate.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint, unwrap
 from translate.errors import CheckpointError, ConfigError, TranslateError
 
 log = logging.getLogger("training")
 
-METHOD_CLASSES = {
-    "pix2pix": ("training.pix2pix", "Pix2Pix"),
-    "cyclegan": ("training.cyclegan", "CycleGAN"),
-    "srgan": ("training.srgan", "SRGAN"),
-    "dcgan": ("training.dcgan", "DCGAN"),
-}
-
 
 class NonFiniteLossError(TranslateError):
     """A loss became NaN or Inf; the run stopped without saving the broken weights."""
-
-
-def method_class(name: str):
-    """The Method subclass of a method name (imported on demand)."""
-    import importlib
-
-    module, cls = METHOD_CLASSES[name]
-    return getattr(importlib.import_module(module), cls)
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -187,7 +172,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
-        self.method = method_class(cfg.method)(cfg, self.device)
+        self.method = METHODS[cfg.method](cfg, self.device)
         nets = self.method.nets
         self.sync_bn = self.world > 1 and self.device.type == "cuda"
         for name, net in nets.items():
@@ -202,8 +187,8 @@ class Trainer:
                 e = copy.deepcopy(unwrap(nets[g])).eval()
                 e.requires_grad_(False)
                 self.ema[g] = e
-        self.dataset = build_dataset(cfg, self.data_dir, train=True, exclude=self.exclude)
-        self.val_dataset = build_dataset(cfg, self.data_dir, train=False, exclude=self.exclude)
+        self.dataset = self.method.dataset(cfg, self.data_dir, train=True, exclude=self.exclude)
+        self.val_dataset = self.method.dataset(cfg, self.data_dir, train=False, exclude=self.exclude)
         per_rank = math.ceil(len(self.dataset) / self.world)
         self.steps_per_epoch = per_rank // cfg.batch_size
         if self.steps_per_epoch < 1:
@@ -262,9 +247,7 @@ class Trainer:
             return None
         cfg = self.cfg
         prov = {"run_name": self.run_dir.name, "step": self.step, "epoch": self.step // self.steps_per_epoch,
-                "dataset": str(self.data_dir)}
-        if hasattr(self.method, "content_source"):
-            prov["content_loss"] = self.method.content_source
+                "dataset": str(self.data_dir), **self.method.provenance()}
         ckpt = build_checkpoint(self.method.family, self.method.nets, self.method.processing(),
                                 config=dataclasses.asdict(cfg), provenance=prov, ema=self.ema,
                                 training_state=self.training_state())
@@ -469,13 +452,3 @@ class Trainer:
         for sig, h in getattr(self, "_old_handlers", {}).items():
             signal.signal(sig, h)
 
-
-def write_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line (metrics log)."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def timestamp() -> float:
-    """Wall-clock seconds (one place, so tests can reason about it)."""
-    return time.time()

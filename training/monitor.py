@@ -2,15 +2,13 @@
 validation and health warnings. Split from ``training/loop.py`` so the loop reads in one sitting.
 
 Files in RUN_DIR: ``metrics.jsonl`` (one JSON object per log step / validation), ``tensorboard/``
-(``tensorboard --logdir RUN_DIR``), ``samples/step_XXXXXXXX.png`` (columns input | output | target;
-DCGAN: generated | real).
+(``tensorboard --logdir RUN_DIR``), ``samples/step_XXXXXXXX.png`` (the columns of the method's
+``sample``, e.g. input | output | target).
 
-Validation (every ``val_every`` steps and at the end, on up to ``val_images`` unaugmented images):
-- pix2pix / SRGAN: PSNR and SSIM (``translate.metrics``; SR on the Y channel with a ``scale``-pixel
-  border crop, as the SR papers report) - higher PSNR is "best".
-- CycleGAN / DCGAN: a Frechet distance between generated and real images computed on
-  8x8 average-pooled pixels (``fd_pixels8``). This is a cheap, always-available sanity signal,
-  NOT FID (no Inception network is involved); lower is better, compare it only within a run.
+Validation (every ``val_every`` steps and at the end, on up to ``val_images`` unaugmented images)
+is the method's ``validate`` (``training/validation.py`` holds the shared metrics: PSNR/SSIM, and
+a Frechet distance of pooled pixels that is NOT FID); the method's ``best_metric`` and
+``higher_is_better`` choose best.pt.
 """
 
 from __future__ import annotations
@@ -19,21 +17,21 @@ import json
 import logging
 import sys
 import time
-import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from translate.images import convert_channels
+from translate.metrics import tensor_to_uint8
 
 log = logging.getLogger("training")
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """[C, H, W] in [-1, 1] -> uint8 HWC with 3 channels (grey repeated) for grids."""
-    x = x.detach().float().cpu().clamp(-1, 1)
-    if x.shape[0] == 1:
-        x = x.repeat(3, 1, 1)
-    return ((x + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    px = tensor_to_uint8(x)
+    return convert_channels(px, 3)
 
 
 def grid_image(columns: list[torch.Tensor]) -> np.ndarray:
@@ -45,14 +43,6 @@ def grid_image(columns: list[torch.Tensor]) -> np.ndarray:
             for c in columns]
     rows = [np.concatenate([_to_uint8(c[i]) for c in cols], axis=1) for i in range(n)]
     return np.concatenate(rows, axis=0)
-
-
-def pooled_features(x: torch.Tensor) -> np.ndarray:
-    """[N, C, H, W] -> [N, C*64] features: 8x8 average-pooled pixels, grey as 3 channels."""
-    x = x.float()
-    if x.shape[1] == 1:
-        x = x.repeat(1, 3, 1, 1)
-    return F.adaptive_avg_pool2d(x, 8).flatten(1).cpu().double().numpy()
 
 
 class RunMonitor:
@@ -129,49 +119,20 @@ class RunMonitor:
 
     @torch.no_grad()
     def validate(self) -> float | None:
-        """Run validation; returns the "higher is better" score for best.pt (PSNR or -FD)."""
+        """Run the method's validation; returns the "higher is better" score for best.pt."""
         t, cfg = self.t, self.t.cfg
         n = min(cfg.val_images, len(t.val_dataset))
         if n == 0:
             return None
-        from training.data import collate
-
         items = [t.val_dataset[(i, i)] for i in range(n)]
         record: dict = {"step": t.step, "epoch": t.step // t.steps_per_epoch, "time": time.time()}
         with t._eval_mode() as gens:
-            if cfg.method in ("pix2pix", "srgan"):
-                from translate.metrics import psnr, ssim
-
-                kw = {"y_channel": True, "crop_border": cfg.scale} if cfg.method == "srgan" else {}
-                ps, ss = [], []
-                for i in range(0, n, 8):
-                    b = t._to_device(collate(items[i : i + 8]))
-                    out = gens["G"](b["A"])
-                    for o, y in zip(out, b["B"]):
-                        o8, y8 = _hwc(o), _hwc(y)
-                        ps.append(psnr(o8, y8, **kw))
-                        ss.append(ssim(o8, y8, **kw))
-                record.update({"val/psnr": float(np.mean(ps)), "val/ssim": float(np.mean(ss))})
-                score = record["val/psnr"]
-            else:
-                b = t._to_device(collate(items))
-                if cfg.method == "cyclegan":
-                    fake, real = gens["G_A"](b["A"]), b["B"]
-                else:
-                    z = torch.randn(n, cfg.nz, generator=torch.Generator().manual_seed(cfg.seed)).to(t.device)
-                    labels = b["label"] if cfg.num_classes else None
-                    fake, real = gens["G"](z, labels), b["B"]
-                from translate.metrics import frechet_distance
-
-                with warnings.catch_warnings():  # few validation images: biased, but comparable within a run
-                    warnings.simplefilter("ignore", UserWarning)
-                    fd = float(frechet_distance(pooled_features(fake), pooled_features(real)))
-                record["val/fd_pixels8"] = fd
-                score = -fd
+            record.update(t.method.validate(items, gens, t._to_device))
         self._write(record)
         shown = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k.startswith("val/"))
         self.bar.write(f"validation at step {t.step}: {shown}")
-        return score
+        value = record[t.method.best_metric]
+        return value if t.method.higher_is_better else -value
 
     def close(self) -> None:
         """Flush and close the progress bar and TensorBoard writer (idempotent)."""
@@ -182,8 +143,3 @@ class RunMonitor:
         if self.tb is not None:
             self.tb.close()
 
-
-def _hwc(x: torch.Tensor) -> np.ndarray:
-    """[C, H, W] in [-1, 1] -> uint8 HWC (C kept) for the metrics."""
-    x = x.detach().float().cpu().clamp(-1, 1)
-    return ((x + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()

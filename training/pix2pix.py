@@ -5,29 +5,81 @@ fits its input. Objective: GAN loss + lambda_L1 * L1(G(x), y), lambda_L1 = 100; 
 halved (the paper's "divide the objective by 2 while optimizing D"). ``train_step`` below runs the
 D step and then the G step, top-down; everything around it (AMP, DDP, EMA, logging, checkpoints)
 is the shared loop's job (``training/loop.py``).
+
+Data: the paired layout (A|B images or A/ + B/ folders), resized to load_size, randomly cropped to
+crop_size and flipped, the same way for both images. Validation: PSNR/SSIM of G(A) against B;
+best.pt has the highest PSNR. Sample grids: input | output | target.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
-from training.method import Method, set_requires_grad
+from training.data import PairedDataset, check_crop, resized_min_size
+from training.method import Method, NetworkSpec, TrainConfig, choice, set_requires_grad
+from training.validation import psnr_ssim
 from translate.losses import GANLoss, gradient_penalty, l1_loss
+
+
+@dataclass
+class Pix2PixConfig(TrainConfig):
+    """pix2pix (Isola et al. 2017): U-Net 256 + 70x70 PatchGAN on (input, output), GAN + 100 * L1."""
+
+    method: str = "pix2pix"
+    lambda_L1: float = 100.0
+    direction: str = "AtoB"
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+    netG_kwargs: dict = field(default_factory=lambda: {"ngf": 64, "norm": "batch", "use_dropout": True})
+    netD_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3, "norm": "batch"})
+
+    def check(self) -> None:
+        """Validate the pix2pix fields on top of the shared ones."""
+        super().check()
+        choice("direction", self.direction, ("AtoB", "BtoA"))
+        check_crop(self.load_size, self.crop_size)
 
 
 class Pix2Pix(Method):
     """Networks, optimizers and the two-step update of pix2pix."""
 
+    config_class = Pix2PixConfig
     family = "pix2pix"
+    data_layout = "paired"
     generators = ("G",)
+
+    @classmethod
+    def networks(cls, cfg) -> dict[str, NetworkSpec]:
+        """G maps in_channels to out_channels; D sees both, concatenated; both see crop_size inputs."""
+        cin, cout, size = cfg.in_channels, cfg.out_channels, cfg.crop_size
+        return {
+            "G": NetworkSpec(cfg.netG, {**cfg.netG_kwargs, "in_channels": cin, "out_channels": cout}, "netG", size),
+            "D": NetworkSpec(cfg.netD, {**cfg.netD_kwargs, "in_channels": cin + cout}, "netD", size),
+        }
+
+    @classmethod
+    def dataset(cls, cfg, root, *, train=True, exclude=()):
+        """Paired A/B images (``direction=BtoA`` swaps them)."""
+        return PairedDataset(root, in_channels=cfg.in_channels, out_channels=cfg.out_channels,
+                             load_size=cfg.load_size, crop_size=cfg.crop_size, flip=cfg.flip,
+                             direction=cfg.direction, train=train, exclude=exclude)
+
+    @classmethod
+    def min_image_size(cls, cfg=None) -> int:
+        """Images are resized to load_size first, so half the crop is enough."""
+        return resized_min_size(cfg.crop_size if cfg is not None else None)
 
     def __init__(self, cfg, device) -> None:
         super().__init__(cfg, device)
-        self.nets["G"] = self.build(cfg.netG, cfg.netG_kwargs, in_channels=cfg.in_channels,
-                                    out_channels=cfg.out_channels)
-        self.nets["D"] = self.build(cfg.netD, cfg.netD_kwargs, in_channels=cfg.in_channels + cfg.out_channels)
         self.make_optimizers()
         self.gan = GANLoss(cfg.gan_mode).to(device)
+
+    def image_size(self) -> int:
+        """The training crop."""
+        return int(self.cfg.crop_size)
 
     def train_step(self, batch: dict, o) -> dict[str, torch.Tensor]:
         """One D update then one G update; returns the losses (detached scalars)."""
@@ -57,3 +109,7 @@ class Pix2Pix(Method):
         self.last_fake = fake_B.detach()
         return {"D": loss_D.detach(), "G_GAN": loss_G_GAN.detach(), "G_L1": loss_G_L1.detach(),
                 "D_real": pred_real.detach().mean(), "D_fake": pred_fake.detach().mean()}
+
+    def validate(self, items, generators, to_device) -> dict[str, float]:
+        """PSNR and SSIM of G(A) against B."""
+        return psnr_ssim(generators["G"], items, to_device)

@@ -8,28 +8,114 @@ features (relu5_4 of VGG19, scaled by 1/12.75^2, via ``translate.perceptual.Perc
 gan_lr_drop_at steps of this stage. ``content_loss: pixel-mse`` replaces the VGG term by pixel
 MSE (for tests or when no VGG weights exist); the run config records which one was used.
 One Adam per network throughout (the G optimizer's moments carry over into the GAN stage).
+
+Data: the sr layout; random hr_size crops of the HR images (aligned to the LR grid) and their
+LR versions (bicubic /scale, or the matching crop of LR/ files). Validation: PSNR/SSIM on the Y
+channel with a scale-pixel border crop, as the SR papers report; best.pt has the highest PSNR.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 
-from training.method import Method, set_requires_grad
+from training.data import SRDataset
+from training.method import Method, NetworkSpec, TrainConfig, choice, set_requires_grad
+from training.validation import psnr_ssim
+from translate.errors import ConfigError
 from translate.losses import GANLoss, gradient_penalty
+from translate.nets import network_requirements
+
+
+@dataclass
+class SRGANConfig(TrainConfig):
+    """SRGAN (Ledig et al. 2017): SRResNet stage (MSE) then GAN stage (VGG content + 1e-3 adversarial)."""
+
+    method: str = "srgan"
+    scale: int = 4
+    hr_size: int = 96  # HR crop; LR crop = hr_size / scale
+    batch_size: int = 16
+    lr: float = 1e-4
+    beta1: float = 0.9
+    srresnet_steps: int = 1_000_000
+    gan_steps: int = 200_000
+    gan_lr_drop_at: int = 100_000  # steps into the GAN stage where lr becomes lr / 10
+    adv_weight: float = 1e-3
+    content_loss: str = "vgg"  # vgg | pixel-mse (tests / no VGG weights)
+    perceptual_weights: str = "auto"  # auto | imagenet | hed | /path/to/vgg.pth
+    perceptual_layer: str = "srgan"  # srgan = relu5_4 on VGG19 (relu5_3 on HED-VGG16), or a layer name
+    perceptual_scale: float = 1 / 12.75**2
+    n_epochs: int = 0
+    n_epochs_decay: int = 0
+    netG: str = "srresnet"
+    netG_kwargs: dict = field(default_factory=lambda: {"num_feat": 64, "num_blocks": 16})
+    netD: str = "srgan_d"
+    netD_kwargs: dict = field(default_factory=lambda: {"num_feat": 64})
+
+    def check(self) -> None:
+        """Validate the SRGAN fields; the schedule is in steps, not epochs. (Which scales and crop
+        sizes work is the networks' to say: see :meth:`SRGAN.check_config`.)"""
+        self.n_epochs, self.n_epochs_decay = 0, 0
+        if self.max_steps == 0:
+            self.max_steps = self.srresnet_steps + self.gan_steps
+        super().check()
+        choice("content_loss", self.content_loss, ("vgg", "pixel-mse"))
+        if self.scale < 1 or self.hr_size < 1:
+            raise ConfigError(f"scale and hr_size must be >= 1 (got {self.scale}, {self.hr_size})")
+        if self.srresnet_steps < 0 or self.gan_steps < 0 or self.srresnet_steps + self.gan_steps == 0:
+            raise ConfigError("srresnet_steps and gan_steps must be >= 0 and not both 0")
+        if self.max_steps != self.srresnet_steps + self.gan_steps:
+            raise ConfigError("for srgan set srresnet_steps / gan_steps instead of max_steps")
 
 
 class SRGAN(Method):
     """SRResNet generator + SRGAN discriminator, two training stages."""
 
+    config_class = SRGANConfig
     family = "srgan"
+    data_layout = "sr"
     generators = ("G",)
+
+    @classmethod
+    def networks(cls, cfg) -> dict[str, NetworkSpec]:
+        """G upscales LR crops (hr_size / scale) by ``scale``; D judges HR crops of hr_size."""
+        c = cfg.out_channels
+        return {
+            "G": NetworkSpec(cfg.netG, {**cfg.netG_kwargs, "in_channels": c, "out_channels": c, "scale": cfg.scale},
+                             "netG", cfg.hr_size // cfg.scale, "hr_size / scale"),
+            "D": NetworkSpec(cfg.netD, {**cfg.netD_kwargs, "in_channels": c}, "netD", cfg.hr_size, "hr_size"),
+        }
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        """The networks' checks (scale, crop sizes), then: HR crops must cut into whole LR pixels."""
+        super().check_config(cfg)
+        if cfg.hr_size % cfg.scale:
+            raise ConfigError(f"hr_size {cfg.hr_size} must be a multiple of scale {cfg.scale}")
+
+    @classmethod
+    def dataset(cls, cfg, root, *, train=True, exclude=()):
+        """HR crops and their LR versions."""
+        return SRDataset(root, scale=cfg.scale, hr_size=cfg.hr_size, channels=cfg.out_channels, train=train,
+                         exclude=exclude)
+
+    @classmethod
+    def min_image_size(cls, cfg=None) -> int:
+        """Crops are cut without resizing, so HR images must hold a whole crop; without a config, the
+        smallest crop the default discriminator takes."""
+        if cfg is not None:
+            return int(cfg.hr_size)
+        return network_requirements(SRGANConfig.netD).min_input_size
+
+    @classmethod
+    def data_scale(cls, cfg=None) -> int | None:
+        """HR/LR pairs must differ by the run's scale."""
+        return int(cfg.scale) if cfg is not None else None
 
     def __init__(self, cfg, device) -> None:
         super().__init__(cfg, device)
-        c = cfg.out_channels
-        self.nets["G"] = self.build(cfg.netG, cfg.netG_kwargs, in_channels=c, out_channels=c, scale=cfg.scale)
-        self.nets["D"] = self.build(cfg.netD, cfg.netD_kwargs, in_channels=c)
         self.make_optimizers()
         self.gan = GANLoss(cfg.gan_mode).to(device)
         self.perceptual = None
@@ -41,6 +127,14 @@ class SRGAN(Method):
             self.perceptual = PerceptualLoss(weights=cfg.perceptual_weights, layers=layers,
                                              scale=cfg.perceptual_scale).to(device).eval()
             self.content_source = str(self.perceptual.source)
+
+    def image_size(self) -> int:
+        """The HR training crop."""
+        return int(self.cfg.hr_size)
+
+    def provenance(self) -> dict[str, str]:
+        """Which content loss the GAN stage used (VGG weights source, or pixel MSE)."""
+        return {"content_loss": self.content_source}
 
     def lr_factor(self, step: int, total: int) -> float:
         """1 through the SRResNet stage and the first gan_lr_drop_at GAN steps, then 0.1."""
@@ -80,3 +174,7 @@ class SRGAN(Method):
         self.last_fake = sr.detach()
         return {"D": loss_D.detach(), "G_content": loss_content.detach(), "G_adv": loss_adv.detach(),
                 "D_real": pred_real.detach().mean(), "D_fake": pred_fake.detach().mean()}
+
+    def validate(self, items, generators, to_device) -> dict[str, float]:
+        """PSNR and SSIM on the Y channel after a ``scale``-pixel border crop."""
+        return psnr_ssim(generators["G"], items, to_device, y_channel=True, crop_border=self.cfg.scale)

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
+from translate.images import resize_pixels
+
 
 def smooth_image(rng: np.random.Generator, size: int, channels: int = 3) -> np.ndarray:
-    """uint8 [size, size, channels] of smooth colour fields."""
+    """uint8 [size, size, channels] of smooth colour fields (a 4x4 random image, bicubically upsampled)."""
     low = rng.integers(0, 256, (4, 4, channels), dtype=np.uint8)
-    img = PILImage.fromarray(low[:, :, 0] if channels == 1 else low).resize((size, size), PILImage.BICUBIC)
-    arr = np.asarray(img)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+    return resize_pixels(low, size, size)
 
 
 def _save(px: np.ndarray, path: Path) -> None:

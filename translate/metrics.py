@@ -132,7 +132,7 @@ def frechet_distance(feats_a, feats_b, *, eps: float = 1e-6) -> float:
     non-finite; then ``eps`` is added to both diagonals and it is recomputed. A tiny imaginary
     part from round-off is dropped; a large one means too few samples for D dimensions.
     """
-    from scipy import linalg  # scipy comes with scikit-image/albumentations; needed only here
+    from scipy import linalg  # scipy is a core dependency (pyproject); needed only here
 
     a, b = np.asarray(feats_a, dtype=np.float64), np.asarray(feats_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:

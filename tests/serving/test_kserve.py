@@ -291,7 +291,7 @@ BAD = {
                       "class-conditional: send input 'label'"),
     "label range": (_raw("dcgan", [("z", "FP32", [1, TINY_NZ], bytes(4 * TINY_NZ)),
                                    ("label", "INT64", [1], np.array([TINY_CLASSES], np.int64).tobytes())]),
-                    "INVALID_ARGUMENT", f"labels must lie in 0..{TINY_CLASSES - 1}"),
+                    "INVALID_ARGUMENT", f"labels out of range: this model has classes 0..{TINY_CLASSES - 1}"),
 }
 
 

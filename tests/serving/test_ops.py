@@ -153,9 +153,12 @@ def test_deadline_expired_in_queue_is_dropped_before_compute(one_model):
     rs = start_server(one_model, max_batch=4, batch_timeout_ms=6000)  # a lone request waits 6 s for company
     try:
         with TranslateClient(rs.address, retries=0) as c:
-            with pytest.raises(RequestTimeoutError):  # 1 s: reaches the server even on a loaded machine
-                c.translate(png_bytes(), "m", timeout=1.0)
-        _wait(lambda: rs.server.batcher.expired == 1, what="the expired request to be dropped")
+            # 2 s: reaches the server's handler even on a heavily loaded machine (a call whose deadline
+            # passes before the handler runs is cancelled by gRPC and never queued), yet the lone
+            # request still waits in the 6 s batch window, so it can only leave by expiring
+            with pytest.raises(RequestTimeoutError):
+                c.translate(png_bytes(), "m", timeout=2.0)
+        _wait(lambda: rs.server.batcher.expired == 1, timeout=15.0, what="the expired request to be dropped")
         assert rs.server.metrics.value("translate_images_total", {"model": "m"}) == 0  # never computed
         assert rs.server.batcher.queued("m") == 0
     finally:

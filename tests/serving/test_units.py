@@ -13,7 +13,7 @@ import pytest
 
 from serving.auth import TokenAuthInterceptor
 from serving.batcher import DynamicBatcher
-from serving.errors import DeadlineExpiredError, QueueFullError
+from serving.errors import CancelledError, DeadlineExpiredError, QueueFullError
 from translate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,12 +86,30 @@ def test_batcher_errors_reach_every_caller_and_limits_hold():
         b.close()
 
 
+def test_a_cancel_after_the_deadline_counts_as_expiry():
+    """gRPC cancels a call when its deadline passes, at the instant the scheduler would expire it."""
+    b = DynamicBatcher(max_batch=4, batch_timeout=5.0)
+    try:
+        late = b.submit("k", "m", Recorder(), (np.zeros((1, 1), np.float32),), deadline=time.monotonic() + 0.05)
+        early = b.submit("k", "m", Recorder(), (np.zeros((1, 1), np.float32),), deadline=time.monotonic() + 60)
+        with b._cond:  # hold the scheduler off, so the cancel comes first (the lock is reentrant)
+            time.sleep(0.1)
+            assert late.cancel() and early.cancel()
+        with pytest.raises(DeadlineExpiredError, match="not computed"):
+            late.result(5)
+        with pytest.raises(CancelledError, match="cancelled before it was computed"):
+            early.result(5)
+        assert b.expired == 1 and b.queued("m") == 0
+    finally:
+        b.close()
+
+
 def test_batcher_max_batch_one_for_batch_statistics_models_and_close_drains():
     b = DynamicBatcher(max_batch=8, batch_timeout=0.05)
     run = Recorder()
     tickets = [b.submit("k", "m", run, (np.ones((1, 1), np.float32),), max_batch=1) for _ in range(3)]
     b.close(wait=True)  # queued work still runs
-    assert run.calls == [1, 1, 1] and all(t.future.done() for t in tickets)
+    assert run.calls == [1, 1, 1] and all(t.result(timeout=0) is not None for t in tickets)  # all done
 
 
 def test_token_check_is_exact():
@@ -124,7 +142,7 @@ def test_many_threads_one_batcher_all_correct():
     results = {}
 
     def worker(i):
-        results[i] = b.run(("k", i % 3), "m", run, (np.full((1, 3), i, np.float32),))
+        results[i] = b.submit(("k", i % 3), "m", run, (np.full((1, 3), i, np.float32),)).result()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
     for t in threads:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +11,17 @@ from PIL import Image as PILImage
 
 from training.config import load_config, parse_set, presets_for
 from training.data import EpochSampler, PairedDataset, UnpairedDataset
+from training.registry import METHODS
 from training.synthetic import make_paired, make_unpaired
 from translate.cli import main
 from translate.data.check import check_dataset
 from translate.errors import ConfigError
+
+
+def check_for(root, method: str):
+    """The data check as `translate data check DIR --method M` runs it: the method's layout and limits."""
+    m = METHODS[method]
+    return check_dataset(root, m.data_layout, min_size=m.min_image_size(), scale=m.data_scale())
 
 
 def test_unknown_key_names_close_matches():
@@ -30,6 +39,34 @@ def test_bad_values_are_refused_before_compute(tmp_path, capsys):
     rc = main(["train", "srgan", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--set", "scale=5"])
     assert rc == 2 and "scale must be" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing written for an invalid config
+
+
+@pytest.mark.parametrize(("method", "preset", "overrides", "message"), [
+    # SRResNet upsamples with PixelShuffle(2) stages: 2, 4, 8 only
+    ("srgan", "srgan", {"scale": 3}, r"netG=srresnet: scale must be one of 2, 4, 8 \(got 3\)"),
+    # the DCGAN networks are built for 28, 32 and 64 px
+    ("dcgan", "dcgan", {"image_size": 128}, r"netG=dcgan_g: image_size must be one of 28, 32, 64 \(got 128\)"),
+    # unet_256 halves its input 8 times: crops must be multiples of 256
+    ("pix2pix", "pix2pix", {"crop_size": 128, "load_size": 143},
+     r"netG=unet_256: crop_size must be a multiple of 256 \(got 128\); nearest valid: 256"),
+    ("cyclegan", "cyclegan", {"crop_size": 30}, r"netG=resnet_9blocks: crop_size must be a multiple of 4 \(got 30\); "
+                                                r"nearest valid: 28 or 32"),
+    # the 70x70 PatchGAN needs 24 px to leave one patch; SRGAN's discriminator 64 px
+    ("cyclegan", "cyclegan-tiny", {"crop_size": 16, "netD_kwargs": {"n_layers": 3}},
+     r"netD=patch: crop_size must be at least 24 \(got 16\)"),
+    ("srgan", "srgan-tiny", {"hr_size": 48}, r"netD=srgan_d: hr_size must be at least 64 \(got 48\)"),
+])
+def test_config_is_checked_against_what_the_networks_accept(tmp_path, capsys, method, preset, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(method, preset, overrides=overrides)
+    # the same refusal from the command line: exit 2, the message, before any data is read or file written
+    sets = [f"{k}={v}" for k, v in overrides.items() if not isinstance(v, dict)]
+    sets += [f"{k}.{kk}={vv}" for k, v in overrides.items() if isinstance(v, dict) for kk, vv in v.items()]
+    args = ["train", method, "--data", str(tmp_path / "no-such-data"), "--out", str(tmp_path / "run"),
+            "--preset", preset]
+    assert main([*args, *[a for kv in sets for a in ("--set", kv)]]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
 
 
 def test_presets_hold_paper_defaults_and_overrides_merge():
@@ -67,6 +104,62 @@ def test_pair_augmentation_is_identical_and_seeded(tmp_path):
     assert list(s) == full[4:] and len({seed for _, seed in full}) == 10
 
 
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    """[C, H, W] in [-1, 1] -> uint8 HWC (exact inverse of the dataset's x / 127.5 - 1)."""
+    return ((x + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+def _window(big: np.ndarray, small: np.ndarray) -> tuple[int, int, bool] | None:
+    """(top, left, mirrored) of the crop of ``big`` that equals ``small`` exactly, or None."""
+    n = small.shape[0]
+    for y in range(big.shape[0] - n + 1):
+        for x in range(big.shape[1] - n + 1):
+            crop = big[y : y + n, x : x + n]
+            for mirrored in (False, True):
+                if np.array_equal(crop[:, ::-1] if mirrored else crop, small):
+                    return y, x, mirrored
+    return None
+
+
+def test_augmentation_resizes_like_the_reference_implementation(tmp_path):
+    # pytorch-CycleGAN-and-pix2pix: PIL bicubic resize to load_size, then one random crop and flip
+    # for both images of a pair. (albumentations' default resize, OpenCV bilinear, gave other pixels.)
+    root = make_paired(tmp_path / "d", n=2, size=40, side_by_side=False)
+    ref = {side: np.asarray(PILImage.open(root / side / "000.png").resize((44, 44), PILImage.BICUBIC)) for side in "AB"}
+    ds = PairedDataset(root, load_size=44, crop_size=32, flip=True)
+    seen = set()
+    for seed in range(8):
+        item = ds[(0, seed)]
+        where = _window(ref["A"], _uint8(item["A"]))
+        assert where is not None, f"seed {seed}: A is not a crop of the bicubic-resized image"
+        y, x, mirrored = where
+        b = ref["B"][y : y + 32, x : x + 32]
+        np.testing.assert_array_equal(_uint8(item["B"]), b[:, ::-1] if mirrored else b)  # same crop and flip
+        seen.add(where)
+    assert len(seen) > 3 and {m for *_, m in seen} == {False, True}  # crops and flips vary with the seed
+    val = PairedDataset(root, load_size=44, crop_size=32, train=False)[(0, 0)]
+    whole = np.asarray(PILImage.open(root / "A" / "000.png").resize((32, 32), PILImage.BICUBIC))
+    np.testing.assert_array_equal(_uint8(val["A"]), whole)  # validation: straight to the crop size
+    un = make_unpaired(tmp_path / "u", n_a=1, n_b=1, size=40)
+    ref_a = np.asarray(PILImage.open(un / "trainA" / "a000.png").resize((44, 44), PILImage.BICUBIC))
+    assert _window(ref_a, _uint8(UnpairedDataset(un, load_size=44, crop_size=32)[(0, 3)]["A"])) is not None
+
+
+def test_grey_inputs_are_pillow_exact(tmp_path):
+    # these colours are where 0.299/0.587/0.114 in floats and Pillow's integer luma disagree by one level
+    colours = np.array([[0, 4, 168], [0, 18, 131], [0, 22, 49], [0, 36, 12], [0, 38, 221]], np.uint8)
+    float_grey = np.rint(colours.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))
+    a = np.resize(colours, (16, 16, 3)).astype(np.uint8)
+    pil_grey = np.asarray(PILImage.fromarray(a).convert("L"))
+    assert (np.resize(float_grey, (16, 16)) != pil_grey).all()  # the case that tells the two apart
+    for side, px in (("A", a), ("B", a)):
+        (tmp_path / side).mkdir()
+        PILImage.fromarray(px).save(tmp_path / side / "0.png")
+    item = PairedDataset(tmp_path, in_channels=1, load_size=16, crop_size=16, train=False)[(0, 0)]
+    np.testing.assert_array_equal(_uint8(item["A"])[..., 0], pil_grey)
+    assert item["B"].shape == (3, 16, 16)
+
+
 def test_broken_dataset_is_refused_with_a_list(tmp_path, capsys):
     root = make_paired(tmp_path / "d", n=4, size=40, side_by_side=False)
     (root / "A" / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")  # corrupt
@@ -75,7 +168,7 @@ def test_broken_dataset_is_refused_with_a_list(tmp_path, capsys):
     PILImage.fromarray(grey).save(root / "A" / "003.png")  # wrong channels
     PILImage.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "A" / "004.png")
     PILImage.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "B" / "004.png")  # too small
-    problems = check_dataset(root, "pix2pix")
+    problems = check_for(root, "pix2pix")
     text = "\n".join(map(str, problems))
     assert "001.png: unreadable or corrupt" in text
     assert "002.png: missing partner" in text
@@ -129,19 +222,19 @@ def test_unpaired_check_reports_missing_domain(tmp_path):
     for p in (root / "trainB").iterdir():
         p.unlink()
     (root / "trainB").rmdir()
-    assert any("trainB" in str(p) and "missing folder" in str(p) for p in check_dataset(root, "cyclegan"))
+    assert any("trainB" in str(p) and "missing folder" in str(p) for p in check_for(root, "cyclegan"))
 
 
 def test_small_images_that_training_upscales_are_accepted(tmp_path):
     # 28 px Fashion-MNIST items for a 32 px crop: CycleGAN resizes to load_size first, so the
     # check must not refuse them; a thumbnail far below half the crop is still refused.
     root = make_unpaired(tmp_path / "u", n_a=2, n_b=2, size=28)
-    assert check_dataset(root, "cyclegan") == []
+    assert check_for(root, "cyclegan") == []
     args = ["train", "cyclegan", "--data", str(root), "--out", str(tmp_path / "run"), "--preset", "cyclegan-tiny",
             "--set", "max_steps=1", "--set", "tensorboard=false", "--set", "netG_kwargs.ngf=4"]
     assert main(args) == 0
     PILImage.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "trainA" / "tiny.png")
-    assert "tiny.png: too small" in "\n".join(map(str, check_dataset(root, "cyclegan")))
+    assert "tiny.png: too small" in "\n".join(map(str, check_for(root, "cyclegan")))
 
 
 def test_an_empty_val_folder_counts_as_absent(tmp_path):

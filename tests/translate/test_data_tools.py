@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import struct
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +11,14 @@ import pytest
 from PIL import Image as PILImage
 
 from translate.cli import main as cli_main
+from translate.data.check import check_dataset
 from translate.data.edges import canny_edges, lines_from_probability, make_edges_dataset
 from translate.data.hed import hed_available
-from translate.data.idx import idx_to_folders, read_idx
+from translate.data.idx import find_idx, idx_to_folders, read_idx
 from translate.data.pairs import combine_folders, make_downscale_dataset, make_gray_dataset
 from translate.data.split import split_folder
 from translate.errors import ConfigError, DataError
+from translate.images import list_image_files
 
 
 def _photo(h: int, w: int, seed: int) -> np.ndarray:
@@ -36,13 +36,17 @@ def _read(path: Path) -> np.ndarray:
     return np.asarray(PILImage.open(path))
 
 
-@pytest.fixture
-def photos(tmp_path: Path) -> Path:
+def _photos(tmp_path: Path) -> Path:
     src = tmp_path / "photos"
     src.mkdir()
     PILImage.fromarray(_photo(40, 48, 1)).save(src / "one.png")
     PILImage.fromarray(_photo(36, 36, 2)).save(src / "two.jpg", quality=95)
     return src
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    return _photos(tmp_path)
 
 
 def test_edges_canny_pairs_are_aligned_and_named(photos: Path, tmp_path: Path) -> None:
@@ -143,6 +147,8 @@ def test_gray_and_combine(photos: Path, tmp_path: Path) -> None:
     assert grey.shape == (40, 48) and colour.shape == (40, 48, 3)
     expected = np.rint(colour.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))
     assert np.abs(grey.astype(np.float32) - expected).max() <= 1
+    # exactly the grey Pillow gives (and translate.images.rgb_to_luma, which inference uses)
+    np.testing.assert_array_equal(grey, np.asarray(PILImage.fromarray(colour).convert("L")))
 
     combine_folders(tmp_path / "g" / "A", tmp_path / "g" / "B", tmp_path / "ab", progress=False)
     ab = _read(tmp_path / "ab" / "one.png")
@@ -153,6 +159,19 @@ def test_gray_and_combine(photos: Path, tmp_path: Path) -> None:
     (tmp_path / "g" / "B" / "two.png").unlink()
     with pytest.raises(DataError, match="two.png has no partner"):
         combine_folders(tmp_path / "g" / "A", tmp_path / "g" / "B", tmp_path / "ab2", progress=False)
+
+
+def test_gray_pairs_are_pillow_exact(tmp_path: Path) -> None:
+    # colours where float 0.299/0.587/0.114 and Pillow's integer luma disagree by one grey level:
+    # the grey written must be Pillow's (what inference's rgb_to_luma gives), not the float formula's
+    colours = np.array([[0, 4, 168], [0, 18, 131], [0, 22, 49], [0, 36, 12], [0, 38, 221]], np.uint8)
+    photo = np.resize(colours, (10, 10, 3)).astype(np.uint8)
+    (tmp_path / "src").mkdir()
+    PILImage.fromarray(photo).save(tmp_path / "src" / "c.png")
+    make_gray_dataset(tmp_path / "src", tmp_path / "g", layout="folders", progress=False)
+    pillow = np.asarray(PILImage.fromarray(photo).convert("L"))
+    assert (pillow != np.rint(photo.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))).all()
+    np.testing.assert_array_equal(_read(tmp_path / "g" / "A" / "c.png"), pillow)
 
 
 def test_downscale_pairs(photos: Path, tmp_path: Path) -> None:
@@ -231,25 +250,77 @@ def test_split_flat_paired_and_refusal(tmp_path: Path) -> None:
     assert not (paired / "A").exists()
 
 
-def test_check_command_prints_problems_and_exits_1(tmp_path: Path, monkeypatch, capsys) -> None:
-    fake = types.ModuleType("translate.data.check")
-    seen = {}
+def _paired_folders(root: Path, n: int = 3, size: int = 20) -> Path:
+    for side in ("A", "B"):
+        (root / side).mkdir(parents=True)
+        for i in range(n):
+            PILImage.fromarray(_photo(size, size, i)).save(root / side / f"{i}.png")
+    return root
 
-    def check_dataset(path, method):
-        seen["args"] = (str(path), method)
-        return ["a.png: cannot decode", "b.png: no partner in B/"] if method == "pix2pix" else []
 
-    fake.check_dataset = check_dataset
-    monkeypatch.setitem(sys.modules, "translate.data.check", fake)
-    assert cli_main(["data", "check", str(tmp_path), "--method", "pix2pix"]) == 1
+def test_check_command_prints_problems_and_exits_1(tmp_path: Path, capsys) -> None:
+    root = _paired_folders(tmp_path / "pairs")
+    assert cli_main(["data", "check", str(root), "--method", "pix2pix"]) == 0
+    assert f"{root}: no problems found for pix2pix" in capsys.readouterr().out
+    (root / "A" / "0.png").write_bytes(b"not an image")
+    (root / "B" / "1.png").unlink()
+    assert cli_main(["data", "check", str(root), "--method", "pix2pix"]) == 1
     out = capsys.readouterr().out
-    assert "2 problem(s)" in out and "a.png: cannot decode" in out and "b.png: no partner" in out
-    assert seen["args"] == (str(tmp_path), "pix2pix")
-    assert cli_main(["data", "check", str(tmp_path), "--method", "dcgan"]) == 0
+    assert "2 problem(s)" in out and "0.png: unreadable or corrupt" in out and "1.png: missing partner" in out
+    # the same folder checked as a layout (no trainer needed) finds the same problems
+    assert cli_main(["data", "check", str(root), "--layout", "paired"]) == 1
+    assert "2 problem(s) for paired data" in capsys.readouterr().out
+    # --method asks the method for its minimum size: 20 px images pass pix2pix (16) but not srgan (64)
+    (root / "A" / "0.png").unlink()
+    (root / "B" / "1.png").write_bytes((root / "B" / "0.png").read_bytes())
+    assert cli_main(["data", "check", str(root / "A"), "--method", "srgan"]) == 1
+    assert "too small: image is 20x20, training needs at least 64x64" in capsys.readouterr().out
+    assert cli_main(["data", "check", str(root / "A"), "--layout", "sr"]) == 0  # no size floor without a method
+    assert cli_main(["data", "check", str(root / "A"), "--layout", "sr", "--min-size", "21"]) == 1
+    capsys.readouterr()
+
+
+def test_check_needs_a_known_method_or_a_layout(tmp_path: Path, capsys) -> None:
+    assert cli_main(["data", "check", str(tmp_path), "--method", "pix2pixHD"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown training method 'pix2pixHD'" in err and "pix2pix, cyclegan" in err and "--layout" in err
+    with pytest.raises(SystemExit):  # one of the two is required, not both
+        cli_main(["data", "check", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        cli_main(["data", "check", str(tmp_path), "--method", "pix2pix", "--layout", "paired"])
+    with pytest.raises(ConfigError, match="unknown data layout 'pairs'"):
+        check_dataset(tmp_path, "pairs")
+
+
+def test_check_reads_the_suffixes_the_decoder_reads(tmp_path: Path) -> None:
+    # a .ppm file is not an image the decoder accepts, so it is not part of the data set at all
+    # (it used to be listed, then refused by the decoder as "unreadable")
+    root = _paired_folders(tmp_path / "pairs")
+    PILImage.fromarray(_photo(20, 20, 9)).save(root / "A" / "extra.ppm")
+    assert check_dataset(root, "paired") == []
+    assert all(p.suffix != ".ppm" for p in list_image_files(root / "A"))
+
+
+def test_check_sr_pairs_against_the_scale(tmp_path: Path) -> None:
+    make_downscale_dataset(_photos(tmp_path), tmp_path / "sr", scale=4, progress=False)
+    assert check_dataset(tmp_path / "sr", "sr", scale=4) == []
+    problems = "\n".join(map(str, check_dataset(tmp_path / "sr", "sr", scale=2)))
+    assert "is 4x LR" in problems and "but the scale is 2" in problems
+
+
+def test_check_idx_files_as_training_reads_them(tmp_path: Path) -> None:
+    images = np.zeros((5, 28, 28), np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(5, dtype=np.uint8))
+    assert check_dataset(tmp_path, "classes") == []
+    assert find_idx(tmp_path) == (tmp_path / "train-images-idx3-ubyte.gz", tmp_path / "train-labels-idx1-ubyte.gz")
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(4, dtype=np.uint8))
+    assert "labels of shape (4,) for 5 images" in str(check_dataset(tmp_path, "classes")[0])
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 7))
+    assert "unreadable IDX file" in str(check_dataset(tmp_path, "classes")[0])
 
 
 def test_edges_output_passes_the_training_check(photos: Path, tmp_path: Path) -> None:
-    pytest.importorskip("translate.data.check", reason="the training area's dataset check is not there yet")
     make_edges_dataset(photos, tmp_path / "pairs", detector="canny", size=32, progress=False)
     assert cli_main(["data", "check", str(tmp_path / "pairs"), "--method", "pix2pix"]) == 0
 

@@ -6,6 +6,7 @@ every forward pass uses tiny widths.
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import pytest
@@ -13,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import translate.nets
 from translate.errors import ConfigError, ImageError, UnknownArchitectureError
 from translate.flops import count_macs
-from translate.nets import NETWORKS, build_network, init_weights
+from translate.nets import NETWORKS, build_network, check_network, init_weights, network_requirements
 from translate.nets.resnet import ResnetGenerator
 from translate.nets.unet import UnetGenerator
 
@@ -279,6 +281,81 @@ def test_arch_kwargs_rebuild_the_same_network(arch):
     assert {k: v.shape for k, v in net.state_dict().items()} == {k: v.shape for k, v in again.state_dict().items()}
 
 
+# -- what each network accepts (the one source of the limits a training config is checked against) -
+
+def _forward_ok(net: nn.Module, size: int) -> bool:
+    """Does ``net`` (train mode, batch 2) run on [2, C, size, size]?"""
+    try:
+        with torch.no_grad():
+            net(torch.randn(2, net.in_channels, size, size))
+    except (ImageError, ValueError, RuntimeError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("arch", "kwargs"), [
+    ("unet_128", {"ngf": 1}),
+    ("resnet_6blocks", {"ngf": 2}),
+    ("resnet_6blocks", {"ngf": 2, "norm": "batch", "padding_type": "zero"}),
+    ("patch", {"ndf": 2, "n_layers": 1}),
+    ("patch", {"ndf": 2, "n_layers": 3}),
+    ("pixel", {"ndf": 2}),
+    ("srresnet", {"num_feat": 2, "num_blocks": 1}),
+    ("srgan_d", {"num_feat": 2}),
+])
+def test_declared_input_limits_are_exactly_what_the_network_takes(arch, kwargs):
+    req = network_requirements(arch, kwargs)
+    net = build_network(arch, **kwargs).train()
+    assert req.input_multiple == getattr(net, "pad_multiple", 1)
+    m, low = req.input_multiple, req.min_input_size
+    assert low % m == 0 and _forward_ok(net, low)  # the smallest declared size runs ...
+    if low > m:
+        assert not _forward_ok(net, low - m)  # ... and the next smaller multiple does not
+    if m > 1:
+        assert not _forward_ok(net, low + m // 2)
+
+
+@pytest.mark.parametrize(("arch", "key", "bad"), [
+    ("srresnet", "scale", 3), ("dcgan_g", "image_size", 128), ("dcgan_d", "image_size", 48),
+    ("resnet_9blocks", "padding_type", "wrap"), ("patch", "norm", "group"),
+])
+def test_declared_choices_are_what_the_constructor_accepts(arch, key, bad):
+    allowed = network_requirements(arch).choices[key]
+    for value in allowed:  # every declared value builds ...
+        with torch.device("meta"):
+            build_network(arch, **{key: value})
+    assert bad not in allowed
+    with pytest.raises(ConfigError):  # ... and an undeclared one does not
+        build_network(arch, **{key: bad})
+    with pytest.raises(ConfigError, match=rf"{arch}: {key} must be one of {', '.join(map(str, allowed))} "):
+        check_network(arch, {key: bad})
+
+
+def test_check_network_says_what_would_work():
+    with pytest.raises(ConfigError, match=r"netG=unet_256: crop_size must be a multiple of 256 \(got 128\); "
+                                          r"nearest valid: 256"):
+        check_network("unet_256", {}, input_size=128, what="netG=unet_256", size_name="crop_size")
+    with pytest.raises(ConfigError, match=r"resnet_9blocks: input size must be a multiple of 4 \(got 30\); "
+                                          r"nearest valid: 28 or 32"):
+        check_network("resnet_9blocks", {}, input_size=30)
+    with pytest.raises(ConfigError, match=r"patch: input size must be at least 24 \(got 16\)"):
+        check_network("patch", {"n_layers": 3}, input_size=16)
+    with pytest.raises(ConfigError, match=r"srgan_d: hr_size must be at least 64 \(got 48\)"):
+        check_network("srgan_d", {}, input_size=48, size_name="hr_size")
+    with pytest.raises(ConfigError, match="unet_128: UnetGenerator needs positive widths"):
+        check_network("unet_128", {"ngf": 0})  # the constructor's own check, run without building
+    with pytest.raises(UnknownArchitectureError, match="choose one of"):
+        check_network("unet_512", {})
+    with pytest.raises(ConfigError, match="bad arguments for patch"):
+        check_network("patch", {"ngf": 8})
+    req = check_network("unet_256", {"ngf": 4096, "in_channels": 3}, input_size=512)  # full width: nothing allocated
+    assert (req.input_multiple, req.min_input_size) == (256, 256)
+
+
+def test_module_docstring_example_runs():
+    assert doctest.testmod(translate.nets).failed == 0
+
+
 # -- weight init -----------------------------------------------------------------------------
 
 def _big():
@@ -336,7 +413,7 @@ def test_count_macs_of_a_resnet_matches_the_hand_count_and_restores_mode():
     net = build_network("resnet_6blocks", ngf=4).train()
     assert count_macs(net, torch.zeros(1, 3, 16, 20)) == _resnet_macs(16, 20, 4, 6)
     assert net.training
-    # the same formula gives the 49.6 GMAC per 256x256 image of the full resnet_9blocks (DATA.md)
+    # the same formula gives the 49.6 GMAC per 256x256 image of the full resnet_9blocks
     assert _resnet_macs(256, 256, 64, 9) == 49_551_507_456
 
 

@@ -1,13 +1,17 @@
 """``translate data``: build and check data sets (edges2X, grey -> colour, SR pairs, IDX, splits).
 
-Thin shell over ``translate.data.{edges,pairs,idx,split}`` and the training area's
-``translate.data.check``. Every builder refuses a non-empty destination unless ``--force``,
-shows a progress bar, and is deterministic for a given ``--seed``.
+Thin shell over ``translate.data.{edges,pairs,idx,split,check}``. Every builder refuses a
+non-empty destination unless ``--force``, shows a progress bar, and is deterministic for a given
+``--seed``. ``check --method M`` asks the installed training method ``M`` (found through
+``translate.plugins``, so this library never imports the trainer) for its data layout and
+minimum image size; ``check --layout L`` needs no trainer.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from translate.data import LAYOUTS, WRITE_LAYOUTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,14 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--no-thin", dest="thin", action="store_false",
                    help="keep HED's thick responses instead of thinning them to one-pixel lines "
                         "(raise --threshold to about 0.5 then)")
-    e.add_argument("--layout", choices=("ab", "folders"), default="ab",
+    e.add_argument("--layout", choices=WRITE_LAYOUTS, default="ab",
                    help="ab = one A|B side-by-side PNG per pair (default); folders = A/ and B/ folders")
     _common(e)
 
     g = sub.add_parser("gray", help="grey -> colour pairs from a folder of photos")
     g.add_argument("src", help="folder of photos")
     g.add_argument("dst", help="output folder")
-    g.add_argument("--layout", choices=("ab", "folders"), default="ab",
+    g.add_argument("--layout", choices=WRITE_LAYOUTS, default="ab",
                    help="ab = A|B side-by-side PNGs (default); folders = A/ (1-channel grey) and B/")
     _common(g, seed=False)
 
@@ -72,10 +76,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--max-per-class", type=int, metavar="N", help="keep N images per class (seeded choice)")
     _common(i)
 
-    k = sub.add_parser("check", help="check a data set for a training method; exit 1 when it has problems")
+    k = sub.add_parser("check", help="check a data set for a training method (or a data layout); exit 1 when "
+                                     "it has problems")
     k.add_argument("dir", help="data set folder")
-    k.add_argument("--method", required=True, choices=("pix2pix", "cyclegan", "srgan", "dcgan"),
-                   help="the training method the data set is for")
+    what = k.add_mutually_exclusive_group(required=True)
+    what.add_argument("--method", metavar="METHOD",
+                      help="the training method the data set is for (as in `translate train METHOD`): checks its "
+                           "data layout and minimum image size; needs the trainer installed")
+    what.add_argument("--layout", choices=LAYOUTS, help="the data layout to check against, without the trainer")
+    k.add_argument("--min-size", type=int, metavar="PX",
+                   help="smallest usable image side (default: the method's minimum; none with --layout)")
+    k.add_argument("--scale", type=int, help="sr layout: HR/LR pairs must differ by exactly this factor")
 
 
 def _common(p: argparse.ArgumentParser, *, seed: bool = True) -> None:
@@ -129,19 +140,40 @@ def main(args: argparse.Namespace) -> int:
         folders = ", ".join(f"{k} {v}" for k, v in report["folders"].items())
         print(f"wrote {report['images']} images to {args.dst} ({folders})")
     elif tool == "check":
-        return _check(args.dir, args.method)
+        return _check(args)
     return 0
 
 
-def _check(path: str, method: str) -> int:
-    """Print the problems the training area's dataset check finds; 0 when none, 1 otherwise."""
+def _method_data_rules(name: str) -> tuple[str, int | None, int | None]:
+    """(layout, min image size, scale) that the training method ``name`` declares, found through its plugin."""
+    from translate.errors import ConfigError
+    from translate.plugins import methods
+
+    found = methods()
+    if name not in found:
+        have = ", ".join(found) or "none (install the trainer: pip install 'translate[train]')"
+        raise ConfigError(f"unknown training method {name!r}; installed methods: {have}. "
+                          f"Without the trainer, check against a layout: --layout {{{','.join(LAYOUTS)}}}")
+    method = found[name]
+    return method.data_layout, method.min_image_size(None), method.data_scale(None)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Print the problems the dataset check finds; 0 when none, 1 otherwise."""
     from translate.data.check import check_dataset
 
-    problems = list(check_dataset(path, method))
+    if args.method:
+        layout, min_size, scale = _method_data_rules(args.method)
+        target = args.method
+    else:
+        layout, min_size, scale, target = args.layout, None, None, f"{args.layout} data"
+    min_size = args.min_size if args.min_size is not None else min_size
+    scale = args.scale if args.scale is not None else scale
+    problems = check_dataset(args.dir, layout, min_size=min_size, scale=scale)
     if not problems:
-        print(f"{path}: no problems found for {method}")
+        print(f"{args.dir}: no problems found for {target}")
         return 0
-    print(f"{path}: {len(problems)} problem(s) for {method}:")
+    print(f"{args.dir}: {len(problems)} problem(s) for {target}:")
     for problem in problems:
         print(f"  - {problem}")
     return 1

@@ -1,9 +1,15 @@
-"""Dataset checks run before training (and by ``translate data check DIR --method M``).
+"""Dataset checks run before training (and by ``translate data check DIR``).
 
-``check_dataset(path, method)`` decodes every image with ``translate.images.read_image`` and
-returns a list of :class:`DataProblem` - unreadable/corrupt files, missing partners (paired
-A/B folders), size mismatches (A vs B), channel mismatches (grey among colour images of one
-folder), and images smaller than the training crop. An empty list means the data is usable.
+``check_dataset(path, layout)`` checks a folder against one of the training data layouts
+(``translate.data.LAYOUTS``: paired, unpaired, sr, classes). It decodes every image with
+``translate.images.read_image`` and returns a list of :class:`DataProblem`: unreadable/corrupt
+files, missing partners (paired A/B and HR/LR folders), size mismatches (A vs B, HR vs LR),
+channel mismatches (grey among colour images of one folder) and images smaller than
+``min_size``. An empty list means the data is usable.
+
+The check knows layouts, not training methods: ``translate train`` and ``translate data check
+--method M`` ask the method (through ``translate.plugins.methods()``) for its layout, its
+minimum image size and, for super-resolution, its scale.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from translate.errors import DataError, ImageError
+import numpy as np
 
-METHODS = ("pix2pix", "cyclegan", "srgan", "dcgan")
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+from translate.data import LAYOUTS
+from translate.data.idx import find_idx, read_idx
+from translate.errors import ConfigError, DataError, ImageError
+from translate.images import list_image_files, read_image
 
 
 @dataclass(frozen=True)
@@ -29,13 +37,7 @@ class DataProblem:
         return f"{self.path}: {self.message}"
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
-
-
 def _read(path: Path, problems: list[DataProblem]):
-    from translate.images import read_image
-
     try:
         return read_image(path).pixels
     except ImageError as exc:
@@ -52,8 +54,7 @@ def _check_folder(files: list[Path], problems: list[DataProblem], min_size: int,
         px = _read(p, problems)
         if px is None:
             continue
-        h, w = px.shape[:2]
-        c = px.shape[2] if px.ndim == 3 else 1
+        h, w, c = px.shape
         shapes[p] = (h, w, c)
         eff_w = w // 2 if halves else w
         if min(h, eff_w) < min_size:
@@ -70,92 +71,122 @@ def _check_folder(files: list[Path], problems: list[DataProblem], min_size: int,
     return shapes
 
 
-def check_dataset(path: str | Path, method: str, *, min_size: int | None = None) -> list[DataProblem]:
-    """Problems that would break or silently spoil training of ``method`` on ``path``.
+def _partners(files_a: list[Path], folder_b: Path, problems: list[DataProblem]) -> None:
+    """Report each file of ``files_a`` whose namesake is missing from ``folder_b``."""
+    for p in files_a:
+        if not (folder_b / p.name).is_file():
+            problems.append(DataProblem(p, f"missing partner: no {folder_b / p.name}"))
 
-    ``min_size``: smallest usable side. Defaults: pix2pix/cyclegan 16 (they resize to
-    ``load_size`` first, so the floor only stops absurd upscaling; ``translate train`` passes
-    half its crop size), srgan 64 (crops are cut without resizing), dcgan 8.
-    Raises DataError when the layout itself is wrong (missing folder, no images at all).
+
+def _check_paired(root: Path, problems: list[DataProblem], min_size: int) -> None:
+    base = root / "train" if (root / "train").is_dir() else root
+    if (base / "A").is_dir() and (base / "B").is_dir():
+        a, b = list_image_files(base / "A"), list_image_files(base / "B")
+        _partners(a, base / "B", problems)
+        _partners(b, base / "A", problems)
+        sa = _check_folder(a, problems, min_size)
+        sb = _check_folder(b, problems, min_size)
+        for p, (h, w, _) in sa.items():
+            q = base / "B" / p.name
+            if q in sb and sb[q][:2] != (h, w):
+                problems.append(DataProblem(p, f"size {w}x{h} differs from its partner {q} ({sb[q][1]}x{sb[q][0]})"))
+        return
+    files = list_image_files(base)
+    if not files:
+        raise DataError(f"no images in {base}; paired data needs A|B side-by-side images or A/ and B/ folders")
+    for p, (_h, w, _) in _check_folder(files, problems, min_size, halves=True).items():
+        if w % 2:
+            problems.append(DataProblem(p, f"width {w} is odd: not an A|B side-by-side pair"))
+
+
+def _check_unpaired(root: Path, problems: list[DataProblem], min_size: int) -> None:
+    for side in ("trainA", "trainB", "testA", "testB"):
+        folder = root / side
+        if not folder.is_dir():
+            if side.startswith("train"):
+                problems.append(DataProblem(folder, "missing folder: an unpaired dataset needs trainA/ and trainB/"))
+            continue
+        _check_folder(list_image_files(folder), problems, min_size)
+
+
+def _check_sr(root: Path, problems: list[DataProblem], min_size: int, scale: int | None) -> None:
+    base = root / "train" if (root / "train").is_dir() else root
+    if not (base / "HR").is_dir():
+        _check_folder(list_image_files(base), problems, min_size)
+        return
+    sh = _check_folder(list_image_files(base / "HR"), problems, min_size)
+    if not (base / "LR").is_dir():
+        return
+    lr = _check_folder(list_image_files(base / "LR"), problems, 1)
+    for p, (h, w, _) in sh.items():
+        q = base / "LR" / p.name
+        if q not in lr:
+            problems.append(DataProblem(p, f"missing partner: no {q}"))
+            continue
+        lh, lw = lr[q][:2]
+        if h % lh or w % lw or h // lh != w // lw:
+            problems.append(DataProblem(p, f"HR {w}x{h} is not an integer multiple of LR {lw}x{lh}"))
+        elif scale is not None and h // lh != scale:
+            problems.append(DataProblem(p, f"HR {w}x{h} is {h // lh}x LR {lw}x{lh}, but the scale is {scale}"))
+
+
+def _check_idx(images: Path, labels: Path | None, problems: list[DataProblem]) -> None:
+    try:
+        array = read_idx(images)
+    except DataError as exc:
+        problems.append(DataProblem(images, f"unreadable IDX file ({exc})"))
+        return
+    if array.dtype != np.uint8 or array.ndim != 3:
+        problems.append(DataProblem(images, f"holds {array.dtype} {array.shape}: not unsigned-byte images [N, H, W]"))
+        return
+    if labels is None:
+        return
+    try:
+        lab = read_idx(labels)
+    except DataError as exc:
+        problems.append(DataProblem(labels, f"unreadable IDX file ({exc})"))
+        return
+    if lab.shape != (len(array),):
+        problems.append(DataProblem(labels, f"holds labels of shape {lab.shape} for {len(array)} images in {images}"))
+
+
+def _check_classes(root: Path, problems: list[DataProblem], min_size: int) -> None:
+    idx = find_idx(root)
+    if idx is not None:
+        _check_idx(*idx, problems)
+        return
+    files = list_image_files(root)
+    if not files:
+        for d in sorted(p for p in root.iterdir() if p.is_dir()):
+            files += list_image_files(d)
+    if not files:
+        raise DataError(f"no images in {root} (expected images, class folders or MNIST IDX files)")
+    _check_folder(files, problems, min_size)
+
+
+def check_dataset(path: str | Path, layout: str, *, min_size: int | None = None,
+                  scale: int | None = None) -> list[DataProblem]:
+    """Problems that would break or silently spoil training on the ``layout`` data in ``path``.
+
+    ``min_size``: smallest usable side (None: no size check). ``scale`` (sr layout): HR/LR pairs
+    must differ by exactly this factor (None: any integer factor). Raises ConfigError for an
+    unknown layout and DataError when the folder itself is wrong (missing, no images at all).
     """
-    if method not in METHODS:
-        raise DataError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown data layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"dataset folder {root} does not exist")
-    min_size = min_size if min_size is not None else {"srgan": 64, "dcgan": 8}.get(method, 16)
+    min_size = 1 if min_size is None else int(min_size)
     problems: list[DataProblem] = []
-    if method == "pix2pix":
-        base = root / "train" if (root / "train").is_dir() else root
-        if (base / "A").is_dir() and (base / "B").is_dir():
-            a, b = _images(base / "A"), _images(base / "B")
-            names_a, names_b = {p.name for p in a}, {p.name for p in b}
-            for p in a:
-                if p.name not in names_b:
-                    problems.append(DataProblem(p, f"missing partner: no {base / 'B' / p.name}"))
-            for p in b:
-                if p.name not in names_a:
-                    problems.append(DataProblem(p, f"missing partner: no {base / 'A' / p.name}"))
-            sa = _check_folder(a, problems, min_size)
-            sb = _check_folder(b, problems, min_size)
-            for p, (h, w, _) in sa.items():
-                q = base / "B" / p.name
-                if q in sb and sb[q][:2] != (h, w):
-                    other = f"{sb[q][1]}x{sb[q][0]}"
-                    problems.append(DataProblem(p, f"size {w}x{h} differs from its partner {q} ({other})"))
-        else:
-            files = _images(base)
-            if not files:
-                raise DataError(f"no images in {base}; pix2pix needs A|B side-by-side images or A/ and B/ folders")
-            for p, (_h, w, _) in _check_folder(files, problems, min_size, halves=True).items():
-                if w % 2:
-                    problems.append(DataProblem(p, f"width {w} is odd: not an A|B side-by-side pair"))
-    elif method == "cyclegan":
-        for side in ("trainA", "trainB", "testA", "testB"):
-            folder = root / side
-            if not folder.is_dir():
-                if side.startswith("train"):
-                    msg = "missing folder: an unpaired dataset needs trainA/ and trainB/"
-                    problems.append(DataProblem(folder, msg))
-                continue
-            _check_folder(_images(folder), problems, min_size)
-    elif method == "srgan":
-        base = root / "train" if (root / "train").is_dir() else root
-        if (base / "HR").is_dir():
-            hr = _images(base / "HR")
-            sh = _check_folder(hr, problems, min_size)
-            if (base / "LR").is_dir():
-                lr = _check_folder(_images(base / "LR"), problems, 1)
-                for p, (h, w, _) in sh.items():
-                    q = base / "LR" / p.name
-                    if q not in lr:
-                        problems.append(DataProblem(p, f"missing partner: no {q}"))
-                    elif h % lr[q][0] or w % lr[q][1] or h // lr[q][0] != w // lr[q][1]:
-                        msg = f"HR {w}x{h} is not an integer multiple of LR {lr[q][1]}x{lr[q][0]}"
-                        problems.append(DataProblem(p, msg))
-        else:
-            _check_folder(_images(base), problems, min_size)
-    else:  # dcgan: IDX files (MNIST format) or an image folder, optionally with class subfolders
-        idx = sorted(root.glob("*idx3-ubyte*"))
-        if idx:
-            import gzip
-
-            for p in idx:
-                try:
-                    with (gzip.open if p.suffix == ".gz" else open)(p, "rb") as f:
-                        head = f.read(4)
-                    if len(head) < 4 or head[:2] != b"\0\0" or head[2] != 0x08:
-                        problems.append(DataProblem(p, "not an unsigned-byte IDX image file"))
-                except (OSError, EOFError) as exc:
-                    problems.append(DataProblem(p, f"unreadable IDX file ({exc})"))
-        else:
-            files = _images(root)
-            folders = [d for d in sorted(root.iterdir()) if d.is_dir()] if not files else []
-            for d in folders:
-                files += _images(d)
-            if not files:
-                raise DataError(f"no images in {root} (expected images, class folders or MNIST IDX files)")
-            _check_folder(files, problems, min_size)
+    if layout == "paired":
+        _check_paired(root, problems, min_size)
+    elif layout == "unpaired":
+        _check_unpaired(root, problems, min_size)
+    elif layout == "sr":
+        _check_sr(root, problems, min_size, scale)
+    else:
+        _check_classes(root, problems, min_size)
     return problems
 
 

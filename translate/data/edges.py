@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from translate.data import WRITE_LAYOUTS
 from translate.data.folders import (
     as_rgb,
     file_rng,
@@ -38,11 +39,11 @@ from translate.data.folders import (
     write_png,
 )
 from translate.errors import ConfigError, DataError
+from translate.images import resize_pixels, rgb_to_luma
 
 log = logging.getLogger(__name__)
 
 DETECTORS = ("auto", "hed", "canny")
-LAYOUTS = ("ab", "folders")
 HED_BATCH = 4  # crops per HED forward pass: bounds memory at about 100 MB per 256 px crop
 
 
@@ -61,15 +62,10 @@ def crop_boxes(height: int, width: int, count: int, rng: np.random.Generator) ->
 
 
 def crop_resize(rgb: np.ndarray, box: tuple[int, int, int], size: int) -> np.ndarray:
-    """Cut a square box out of [H, W, 3] and resize it to [size, size, 3] (bicubic, antialiased)."""
-    from PIL import Image as PILImage
-
+    """Cut a square box out of [H, W, 3] and resize it to [size, size, 3] (the project's bicubic resize)."""
     top, left, side = box
-    patch = rgb[top:top + side, left:left + side]
-    if side == size:
-        return np.ascontiguousarray(patch)
-    resized = PILImage.fromarray(patch).resize((size, size), PILImage.Resampling.BICUBIC)
-    return np.asarray(resized, dtype=np.uint8)
+    patch = np.ascontiguousarray(rgb[top:top + side, left:left + side])
+    return resize_pixels(patch, size, size)
 
 
 def canny_edges(rgb: np.ndarray) -> np.ndarray:
@@ -83,7 +79,7 @@ def canny_edges(rgb: np.ndarray) -> np.ndarray:
     except ImportError as exc:
         raise ConfigError("the Canny detector needs OpenCV: `pip install opencv-python-headless` "
                           "(it comes with `pip install 'translate[train]'`)") from exc
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    grey = rgb_to_luma(rgb)  # the project's one grey conversion
     grey = cv2.GaussianBlur(grey, (5, 5), 0)
     median = float(np.median(grey))
     low, high = int(max(0, 0.66 * median)), int(min(255, 1.33 * median))
@@ -176,8 +172,8 @@ def make_edges_dataset(
         raise ConfigError(f"--crops-per-image must be >= 1, got {crops_per_image}")
     if not 0.0 < threshold < 1.0:
         raise ConfigError(f"--threshold must be in (0, 1), got {threshold}")
-    if layout not in LAYOUTS:
-        raise ConfigError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout not in WRITE_LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; choose one of {', '.join(WRITE_LAYOUTS)}")
     files = list_images(src)
     stems_unique(files)
     detector = resolve_detector(detector)

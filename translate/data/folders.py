@@ -1,8 +1,9 @@
 """Files and folders for the dataset tools: listing images, reading them, guarding destinations.
 
-Decoding and encoding go through ``translate.images`` (the one image module, ARCHITECTURE.md), so
-the tools accept exactly what training and serving accept. Outputs are PNG (lossless, and
-Pillow's PNG encoder is deterministic, so the same seed gives byte-identical files).
+Decoding, encoding, the list of image suffixes and grey conversion all come from
+``translate.images``, so the tools accept exactly what training and serving accept. Outputs are
+PNG (lossless, and Pillow's PNG encoder is deterministic, so the same seed gives byte-identical
+files).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from translate.errors import ConfigError, DataError, ImageError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+from translate.images import IMAGE_SUFFIXES, convert_channels, list_image_files, read_image, rgb_to_luma
 
 
 def list_images(folder: str | Path, *, recursive: bool = False) -> list[Path]:
@@ -23,8 +23,7 @@ def list_images(folder: str | Path, *, recursive: bool = False) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder; give the folder that holds your images")
-    pattern = "**/*" if recursive else "*"
-    files = sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_image_files(folder, recursive=recursive)
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
@@ -49,23 +48,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
     Raises DataError naming the file when it cannot be read or decoded.
     """
-    from translate.images import read_image
-
     try:
         img = read_image(path)
     except (ImageError, OSError) as exc:
         raise DataError(f"cannot read {path}: {exc}; remove or replace that file") from exc
-    px = img.pixels
-    if px.shape[2] == 1:
-        px = np.repeat(px, 3, axis=2)
-    return np.ascontiguousarray(px)
+    return np.ascontiguousarray(convert_channels(img.pixels, 3))
 
 
 def read_gray(path: str | Path) -> np.ndarray:
-    """Decode an image file to uint8 grey [H, W] (ITU-R BT.601 luma, as Pillow's "L")."""
-    rgb = read_rgb(path).astype(np.float32)
-    luma = rgb @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    """Decode an image file to uint8 grey [H, W] (ITU-R BT.601 luma, bit-identical to Pillow's "L")."""
+    return rgb_to_luma(read_rgb(path))
 
 
 def write_png(pixels: np.ndarray, path: str | Path) -> None:
@@ -89,9 +81,7 @@ def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def as_rgb(x: np.ndarray) -> np.ndarray:
     """[H, W] or [H, W, 1] -> [H, W, 3] by repeating the grey channel."""
-    if x.ndim == 2:
-        x = x[:, :, None]
-    return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
+    return convert_channels(x[:, :, None] if x.ndim == 2 else x, 3)
 
 
 def file_rng(seed: int, name: str) -> np.random.Generator:

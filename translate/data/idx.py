@@ -6,7 +6,7 @@ the data row-major. Type 0x08 (unsigned byte) is what MNIST and Fashion-MNIST us
 read too. Files may be gzip-compressed (``*-ubyte.gz``), as Debian's ``dataset-fashion-mnist``
 ships them.
 
-CycleGAN class pairs (DATA.md: sneaker 7 <-> ankle boot 9): the first class goes to ``trainA``/
+CycleGAN class pairs (e.g. Fashion-MNIST sneaker 7 <-> ankle boot 9): the first class goes to ``trainA``/
 ``testA``, the second to ``trainB``/``testB``; each class's images are shuffled with the seed
 and the last ``test`` fraction goes to the test folder.
 """
@@ -48,6 +48,19 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{path} holds {len(raw) - header} data bytes but its header {shape} needs {expected}; "
                         "the file is truncated or not an IDX file")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def find_idx(root: str | Path) -> tuple[Path, Path | None] | None:
+    """(images, labels or None) IDX files in ``root`` as training reads them, or None when there are none.
+
+    Images are ``*images*idx3-ubyte*`` (a ``train-`` file first); the labels file has the same name
+    with ``labels``/``idx1`` in place of ``images``/``idx3`` (MNIST's naming).
+    """
+    images = sorted(Path(root).glob("*images*idx3-ubyte*"), key=lambda p: ("train" not in p.name, p.name))
+    if not images:
+        return None
+    labels = images[0].with_name(images[0].name.replace("images", "labels").replace("idx3", "idx1"))
+    return images[0], labels if labels.is_file() else None
 
 
 def parse_classes(text: str | None) -> list[int] | None:

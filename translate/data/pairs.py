@@ -1,7 +1,7 @@
 """Paired data sets made from one folder of photos: grey -> colour, LR -> HR, and A|B combining.
 
 - ``make_gray_dataset``: colourisation pairs (pix2pix paper, sec. 4: "BW -> color"), A = luma
-  (ITU-R BT.601), B = the photo.
+  (ITU-R BT.601, bit-identical to Pillow's ``convert("L")``), B = the photo.
 - ``make_downscale_dataset``: super-resolution pairs as in SRGAN (Ledig et al. 2017): HR cropped
   to a multiple of the scale, LR = bicubic downscale by ``scale``. Pillow's bicubic (antialiased)
   is close to, not identical with, MATLAB's ``imresize`` that the SR papers used.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from translate.data import WRITE_LAYOUTS
 from translate.data.folders import (
     as_rgb,
     list_images,
@@ -28,16 +29,14 @@ from translate.data.folders import (
 from translate.errors import ConfigError, DataError
 from translate.images import resize_pixels
 
-LAYOUTS = ("ab", "folders")
-
 
 def make_gray_dataset(src: str | Path, dst: str | Path, *, layout: str = "ab", force: bool = False,
                       progress: bool = True) -> dict:
     """Grey -> colour pairs from the photos in ``src`` (A|B PNGs, or ``A/`` grey + ``B/`` colour folders)."""
     from tqdm import tqdm
 
-    if layout not in LAYOUTS:
-        raise ConfigError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout not in WRITE_LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; choose one of {', '.join(WRITE_LAYOUTS)}")
     files = list_images(src)
     stems_unique(files)
     dst = prepare_destination(dst, force=force)

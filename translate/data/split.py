@@ -23,14 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from translate.data.folders import IMAGE_SUFFIXES, prepare_destination
+from translate.data.folders import prepare_destination
 from translate.errors import ConfigError, DataError
+from translate.images import list_image_files
 
 SPLITS = ("train", "val", "test")
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def assign(names: list[str], val: float, test: float, seed: int) -> dict[str, str]:
@@ -65,11 +62,11 @@ def split_folder(src: str | Path, *, val: float = 0.1, test: float = 0.1, seed: 
             raise ConfigError(f"{', '.join(map(str, busy))} already exist and are not empty: {src} looks split "
                               "already; pass --force to split into them anyway, or give --out")
     subdirs = sorted(p for p in src.iterdir() if p.is_dir() and p.name not in SPLITS)
-    top = _images_in(src)
+    top = list_image_files(src)
     if top and subdirs:
         raise DataError(f"{src} holds both images and sub-folders ({', '.join(p.name for p in subdirs)}); "
                         "split a flat folder of images or a folder of sub-folders, not a mix")
-    groups: dict[str, list[Path]] = {"": top} if top else {d.name: _images_in(d) for d in subdirs}
+    groups: dict[str, list[Path]] = {"": top} if top else {d.name: list_image_files(d) for d in subdirs}
     if not any(groups.values()):
         raise DataError(f"no images in {src} or its sub-folders")
     for name, files in groups.items():

@@ -1,13 +1,22 @@
-"""Networks: one plain-dict registry, one factory, one weight initialiser.
+"""Networks: one plain-dict registry, one factory, one weight initialiser, one limits check.
 
 ``build_network(arch, **kwargs)`` builds ``NETWORKS[arch](**kwargs)``, initialises its weights
 and records ``net.arch`` / ``net.arch_kwargs`` (every constructor argument, defaults included)
 so a checkpoint can rebuild the exact network with ``build_network(net.arch, **net.arch_kwargs)``.
 
+``check_network(arch, kwargs, input_size=...)`` answers "would this network build, and does it
+take inputs of this size?" without building it, from what each network class declares
+(``requirements``, see ``translate.nets.requirements``) and from its own constructor checks run
+on the meta device. Training configs are validated with it, so the limits live only here.
+
     >>> from translate.nets import build_network
     >>> G = build_network("unet_256", in_channels=1, out_channels=3, ngf=64)
     >>> G.pad_multiple
     256
+    >>> check_network("unet_256", {"ngf": 64}, input_size=128)
+    Traceback (most recent call last):
+    ...
+    translate.errors.ConfigError: unet_256: input size must be a multiple of 256 (got 128); nearest valid: 256
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ from torch import nn
 from translate.errors import ConfigError, UnknownArchitectureError
 from translate.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from translate.nets.patchgan import PatchDiscriminator, PixelDiscriminator
+from translate.nets.requirements import NetworkRequirements
 from translate.nets.resnet import ResnetGenerator
 from translate.nets.srresnet import SRDiscriminator, SRResNet
 from translate.nets.unet import UnetGenerator
 
 __all__ = [
-    "NETWORKS", "INIT_TYPES", "build_network", "init_weights", "ResnetGenerator", "UnetGenerator",
+    "NETWORKS", "INIT_TYPES", "NetworkRequirements", "build_network", "check_network", "init_weights",
+    "network_requirements", "ResnetGenerator", "UnetGenerator",
     "PatchDiscriminator", "PixelDiscriminator", "SRResNet", "SRDiscriminator", "DCGANGenerator",
     "DCGANDiscriminator",
 ]
@@ -87,12 +98,8 @@ def _fixed_kwargs(ctor: Callable) -> dict:
     return dict(ctor.keywords) if isinstance(ctor, functools.partial) else {}
 
 
-def build_network(arch: str, *, init_type: str = "normal", init_gain: float = 0.02, **kwargs) -> nn.Module:
-    """Build, initialise and label the network ``arch`` from explicit keyword arguments.
-
-    Raises UnknownArchitectureError for an unknown name (listing the valid ones) and
-    ConfigError for unknown or invalid keyword arguments.
-    """
+def _bind(arch: str, kwargs: dict) -> tuple[Callable[..., nn.Module], dict]:
+    """(constructor, every constructor argument with defaults applied) for ``arch`` and ``kwargs``."""
     if arch not in NETWORKS:
         raise UnknownArchitectureError(f"unknown network {arch!r}; choose one of {', '.join(NETWORKS)}")
     ctor = NETWORKS[arch]
@@ -106,8 +113,58 @@ def build_network(arch: str, *, init_type: str = "normal", init_gain: float = 0.
         accepted = ", ".join(sig.parameters)
         raise ConfigError(f"bad arguments for {arch}: {exc}; it accepts {accepted}") from exc
     bound.apply_defaults()
-    net = ctor(*bound.args, **bound.kwargs)
+    return ctor, dict(bound.arguments)
+
+
+def network_requirements(arch: str, kwargs: dict | None = None) -> NetworkRequirements:
+    """What network ``arch`` built with ``kwargs`` (defaults for the rest) accepts; nothing is built."""
+    ctor, args = _bind(arch, dict(kwargs or {}))
+    cls = ctor.func if isinstance(ctor, functools.partial) else ctor
+    return cls.requirements(**args)
+
+
+def check_network(arch: str, kwargs: dict | None = None, *, input_size: int | None = None,
+                  what: str | None = None, size_name: str = "input size") -> NetworkRequirements:
+    """Raise ConfigError unless ``arch`` builds with ``kwargs`` and takes square inputs of ``input_size``.
+
+    Checks, in order: the name and argument names; every argument with a closed set of values
+    (``NetworkRequirements.choices``); the constructor's own checks, run on the meta device (no
+    memory, no weights); the input size against ``input_multiple`` / ``min_input_size``. Messages
+    start with ``what`` (default: the architecture name; a config check passes e.g. "netG=unet_256")
+    and name the config key ``size_name`` with the values that would work. Returns the requirements.
+    """
+    what = what or arch
+    ctor, args = _bind(arch, dict(kwargs or {}))
+    req = network_requirements(arch, args)
+    for key, allowed in req.choices.items():
+        if args.get(key) not in allowed:
+            raise ConfigError(f"{what}: {key} must be one of {', '.join(map(str, allowed))} (got {args.get(key)!r})")
+    try:
+        with torch.device("meta"):  # the constructor's own argument checks, without allocating anything
+            ctor(**args)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+    if input_size is not None:
+        m, low = req.input_multiple, req.min_input_size
+        if input_size % m:
+            below, above = (input_size // m) * m, max(low, (input_size // m + 1) * m)
+            nearest = " or ".join(str(v) for v in (below, above) if v >= low)
+            raise ConfigError(f"{what}: {size_name} must be a multiple of {m} (got {input_size}); "
+                              f"nearest valid: {nearest}")
+        if input_size < low:
+            raise ConfigError(f"{what}: {size_name} must be at least {low} (got {input_size})")
+    return req
+
+
+def build_network(arch: str, *, init_type: str = "normal", init_gain: float = 0.02, **kwargs) -> nn.Module:
+    """Build, initialise and label the network ``arch`` from explicit keyword arguments.
+
+    Raises UnknownArchitectureError for an unknown name (listing the valid ones) and
+    ConfigError for unknown or invalid keyword arguments.
+    """
+    ctor, args = _bind(arch, kwargs)
+    net = ctor(**args)
     init_weights(net, init_type, init_gain)
     net.arch = arch
-    net.arch_kwargs = dict(bound.arguments)
+    net.arch_kwargs = args
     return net

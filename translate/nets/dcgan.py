@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError, ImageError
-from translate.nets.norms import check_norm, norm_layer
+from translate.nets.norms import NORMS, check_norm, norm_layer
+from translate.nets.requirements import NetworkRequirements
 
 IMAGE_SIZES = (28, 32, 64)
 
@@ -49,6 +50,11 @@ def _check_labels(labels: torch.Tensor | None, num_classes: int, n: int, who: st
 
 class DCGANGenerator(nn.Module):
     """z [N, nz] (+ labels [N]) -> images [N, out_channels, image_size, image_size] in [-1, 1]."""
+
+    @classmethod
+    def requirements(cls, **_) -> NetworkRequirements:
+        """Output sizes with a 4x4 (7x7 for 28 px) base that doubles to the size; no image input."""
+        return NetworkRequirements(choices={"image_size": IMAGE_SIZES})
 
     def __init__(self, nz: int = 100, ngf: int = 64, out_channels: int = 3, image_size: int = 64, num_classes: int = 0):
         super().__init__()
@@ -86,6 +92,11 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """images [N, C, S, S] (+ labels [N]) -> [N] real/fake logits."""
+
+    @classmethod
+    def requirements(cls, *, image_size: int = 64, **_) -> NetworkRequirements:
+        """The sizes DCGANGenerator makes; inputs are exactly ``image_size`` square (``forward`` checks)."""
+        return NetworkRequirements(choices={"image_size": IMAGE_SIZES, "norm": NORMS}, min_input_size=image_size)
 
     def __init__(
         self, in_channels: int = 3, ndf: int = 64, image_size: int = 64, num_classes: int = 0, norm: str = "batch"

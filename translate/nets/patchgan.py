@@ -13,11 +13,18 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError
-from translate.nets.norms import check_image_input, check_norm, conv_bias, norm_layer
+from translate.nets.norms import NORMS, check_image_input, check_norm, conv_bias, norm_layer
+from translate.nets.requirements import NetworkRequirements
 
 
 class PatchDiscriminator(nn.Module):
     """N-layer PatchGAN: [N, in, H, W] -> [N, 1, H', W'] logits (30x30 for 256x256, n_layers=3)."""
+
+    @classmethod
+    def requirements(cls, *, n_layers: int = 3, **_) -> NetworkRequirements:
+        """n_layers stride-2 convs halve the side, then two 4x4 stride-1 convs take one pixel each: the
+        input needs at least 3 * 2**n_layers px (24 for the 70x70 PatchGAN) to leave one patch."""
+        return NetworkRequirements(choices={"norm": NORMS}, min_input_size=3 * 2 ** max(n_layers, 0))
 
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "batch"):
         super().__init__()
@@ -47,6 +54,11 @@ class PatchDiscriminator(nn.Module):
 
 class PixelDiscriminator(nn.Module):
     """1x1 PixelGAN: one logit per pixel, [N, in, H, W] -> [N, 1, H, W]."""
+
+    @classmethod
+    def requirements(cls, **_) -> NetworkRequirements:
+        """Any input size (1x1 convs only)."""
+        return NetworkRequirements(choices={"norm": NORMS})
 
     def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "batch"):
         super().__init__()

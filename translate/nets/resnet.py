@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError
-from translate.nets.norms import check_image_input, check_norm, conv_bias, norm_layer
+from translate.nets.norms import NORMS, check_image_input, check_norm, conv_bias, norm_layer
+from translate.nets.requirements import NetworkRequirements
 
 PADDINGS = ("reflect", "replicate", "zero")
 
@@ -51,6 +52,15 @@ class ResnetGenerator(nn.Module):
 
     n_downsampling = 2
 
+    @classmethod
+    def requirements(cls, *, norm: str = "instance", padding_type: str = "reflect", **_) -> NetworkRequirements:
+        """Inputs are multiples of 4 (two stride-2 stages). At the bottleneck (1/4 of the input) reflection
+        padding and instance norm need more than one pixel, so with either the input is at least 8 px."""
+        multiple = 2**cls.n_downsampling
+        one_pixel_ok = padding_type != "reflect" and norm != "instance"
+        return NetworkRequirements(choices={"norm": NORMS, "padding_type": PADDINGS}, input_multiple=multiple,
+                                   min_input_size=multiple if one_pixel_ok else 2 * multiple)
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -71,7 +81,7 @@ class ResnetGenerator(nn.Module):
                 f"(got n_blocks={n_blocks}, ngf={ngf}, in={in_channels}, out={out_channels})"
             )
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.pad_multiple = 2**self.n_downsampling
+        self.pad_multiple = self.requirements(norm=norm, padding_type=padding_type).input_multiple
         bias = conv_bias(norm)
 
         layers: list[nn.Module] = [

@@ -21,6 +21,7 @@ from torch import nn
 
 from translate.errors import ConfigError, ImageError
 from translate.nets.norms import check_image_input
+from translate.nets.requirements import NetworkRequirements
 
 SCALES = (2, 4, 8)
 
@@ -45,6 +46,11 @@ class SRResidualBlock(nn.Module):
 
 class SRResNet(nn.Module):
     """Super-resolution ResNet: [N, in, H, W] in [-1, 1] -> [N, out, H*scale, W*scale]."""
+
+    @classmethod
+    def requirements(cls, **_) -> NetworkRequirements:
+        """Scales that are powers of two (one PixelShuffle(2) stage each); any input size."""
+        return NetworkRequirements(choices={"scale": SCALES})
 
     def __init__(
         self, in_channels: int = 3, out_channels: int = 3, num_feat: int = 64, num_blocks: int = 16, scale: int = 4
@@ -77,6 +83,11 @@ class SRDiscriminator(nn.Module):
     """SRGAN VGG-style discriminator: [N, in, H, W] (H, W >= 64) -> [N, 1] logits."""
 
     min_size = 64
+
+    @classmethod
+    def requirements(cls, **_) -> NetworkRequirements:
+        """Inputs of at least 64 px: four stride-2 convs must leave the 4x4 map the dense layers read."""
+        return NetworkRequirements(min_input_size=cls.min_size)
 
     def __init__(self, in_channels: int = 3, num_feat: int = 64):
         super().__init__()

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError
-from translate.nets.norms import check_image_input, check_norm, conv_bias, norm_layer
+from translate.nets.norms import NORMS, check_image_input, check_norm, conv_bias, norm_layer
+from translate.nets.requirements import NetworkRequirements
 
 
 class UnetSkipBlock(nn.Module):
@@ -84,6 +85,12 @@ class UnetGenerator(nn.Module):
     (pad with translate.images.pad_to_multiple and crop back).
     """
 
+    @classmethod
+    def requirements(cls, *, num_downs: int = 8, **_) -> NetworkRequirements:
+        """Inputs are multiples of 2**num_downs: every level halves them, down to 1x1 at the design size."""
+        multiple = 2**num_downs
+        return NetworkRequirements(choices={"norm": NORMS}, input_multiple=multiple, min_input_size=multiple)
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -102,7 +109,7 @@ class UnetGenerator(nn.Module):
                 f"UnetGenerator needs positive widths (got ngf={ngf}, in={in_channels}, out={out_channels})"
             )
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.pad_multiple = 2**num_downs
+        self.pad_multiple = self.requirements(num_downs=num_downs).input_multiple
 
         block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):  # the extra 512-channel levels are the ones with dropout
