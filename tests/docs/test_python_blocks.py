@@ -7,6 +7,9 @@ marked ``run`` belong to the quickstart and run there (test_quickstart.py), in o
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 from markdown_blocks import all_blocks
 
@@ -25,9 +28,15 @@ def test_python_block_runs(block, request, monkeypatch):
         for shown in SHOWN_ADDRESSES:  # both names reach the loopback server; the TLS certificate covers both
             code = code.replace(shown, shown.replace(":50051", f":{port}"))
     monkeypatch.chdir(workspace)
-    # Compiled under the page's path with the page's line numbers, so a traceback points into the page.
+    # Compiled under the page's path with the page's line numbers, so a traceback points into the page;
+    # run as a registered module, as a user's script would be (dataclasses look their module up).
     code = "\n" * block.line + code
-    exec(compile(code, str(block.path), "exec"), {"__name__": "__docs__"})  # noqa: S102 (running the docs is the test)
+    module = types.ModuleType(f"docs_block_{block.path.stem.replace('-', '_')}_{block.line}")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(code, str(block.path), "exec"), module.__dict__)  # noqa: S102 (running the docs is the test)
+    finally:
+        del sys.modules[module.__name__]
 
 
 def test_there_are_python_blocks_to_run():
