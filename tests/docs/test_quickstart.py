@@ -49,7 +49,7 @@ def _ready_port(proc: subprocess.Popen, timeout: float) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # about 50 s of CPU; a machine shared with other jobs has stretched it past 2 minutes
+@pytest.mark.timeout(900)  # about 55 s of CPU; a machine shared with other jobs has stretched it past 2 minutes
 def test_readme_quickstart_runs_in_order(tmp_path):
     blocks = [b for b in blocks_of(README) if b.mark in ("run", "serve")]
     assert sum(b.mark == "serve" for b in blocks) == 1 and len(blocks) >= 6
