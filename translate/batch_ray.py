@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'translate[ray]'"
 IO_TASK_CPUS = 0.5  # read and write tasks mostly wait on storage and the codecs; two share a CPU
-ROWS_PER_BLOCK = 4  # jobs per Ray Data block: small, so decoded images in flight stay few and spread out
+BATCH_ROWS = 4  # images per stage call: decoded images in flight stay few, and the work spreads out
+MAX_BLOCKS = 2000  # input blocks (units of parallelism); more costs the driver time to create them
 _PLAN_COLUMNS = ("name", "src", "out", "alpha_out", "fmt", "check_alpha")
 
 
@@ -333,18 +334,18 @@ def run_rows(rows: list[dict], model: str, *, direction: str | None = None, devi
         actors, gpus_per_actor, device = _pool(ray, options, device)
         log.info("Ray: %d model actor(s) x %d CPU(s) on %s", actors, options.actor_cpus, device)
         model_ref = ray.put(path.read_bytes())
-        blocks = max(1, -(-len(rows) // ROWS_PER_BLOCK))
+        blocks = min(MAX_BLOCKS, max(1, -(-len(rows) // BATCH_ROWS)))
         # --fail-fast keeps the input order, so the first failure stops everything after it (as a local run
         # does); otherwise Ray Data hands on whatever block is ready first.
         ray.data.DataContext.get_current().execution_options.preserve_order = fail_fast
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
-        ds = ds.map_batches(read_stage, batch_format="pyarrow", batch_size=None, num_cpus=IO_TASK_CPUS)
+        ds = ds.map_batches(read_stage, batch_format="pyarrow", batch_size=BATCH_ROWS, num_cpus=IO_TASK_CPUS)
         ds = ds.map_batches(
-            ModelActor, batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=actors),
+            ModelActor, batch_format="pyarrow", batch_size=BATCH_ROWS, compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=options.actor_cpus, num_gpus=gpus_per_actor,
             fn_constructor_kwargs=dict(model=[model_ref], model_name=path.name, direction=direction, device=device,
                                        tile=tile, overlap=overlap, batch_size=batch_size, threads=options.actor_cpus))
-        ds = ds.map_batches(write_stage, batch_format="pyarrow", batch_size=None, num_cpus=IO_TASK_CPUS)
+        ds = ds.map_batches(write_stage, batch_format="pyarrow", batch_size=BATCH_ROWS, num_cpus=IO_TASK_CPUS)
 
         bar = tqdm(total=len(rows), unit="img", disable=(None if progress is None else not progress),
                    dynamic_ncols=True)

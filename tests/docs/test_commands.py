@@ -29,6 +29,7 @@ EXTERNAL = {
     "mkdir": "coreutils",
     "openssl": "test certificates",
     "pip": "installing extras",
+    "ray": "Ray's own CLI (starting a cluster for translate run --engine ray)",
     "source": "activating .venv",
     "tensorboard": "watching a run",
 }

@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="tiles per model call (default 4)")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="J",
                    help="threads that decode and encode while the model runs; with --server also the "
-                        "number of requests in flight (default 2)")
+                        "number of requests in flight (default 2); --engine ray sizes its own read and write tasks")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
     p.add_argument("--device", choices=DEVICES, default="auto",
