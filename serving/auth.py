@@ -61,6 +61,13 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             ok |= hmac.compare_digest(candidate, token)
         return ok and scheme.lower() == "bearer"
 
+    def refusal(self, header: str | None, carrier: str = "metadata") -> str | None:
+        """None when ``header`` carries a valid token, else why not (every protocol answers with this)."""
+        if self.authorized(header):
+            return None
+        return (f"missing bearer token: send {carrier} 'authorization: Bearer <token>'" if header is None
+                else "invalid bearer token")
+
     def intercept_service(self, continuation, handler_call_details):
         """grpc.ServerInterceptor hook: pass through or answer UNAUTHENTICATED."""
         method = handler_call_details.method
@@ -70,13 +77,12 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization":
                 header = value
-        if self.authorized(header):
+        message = self.refusal(header)
+        if message is None:
             return continuation(handler_call_details)
         handler = continuation(handler_call_details)
         if handler is None:  # unknown method: let grpc answer UNIMPLEMENTED
             return None
-        message = ("missing bearer token: send metadata 'authorization: Bearer <token>'" if header is None
-                   else "invalid bearer token")
         log.info("rejected %s: %s", method, message)
         return _deny(handler, message)
 

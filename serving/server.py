@@ -50,6 +50,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int | None = None
+    http_port: int | None = None  # HTTP (serving/http.py) on the same engine; 0 picks a free port
+    health_port: int | None = None  # plaintext gRPC health + HTTP /healthz (serving/health_port.py)
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
@@ -84,6 +86,10 @@ class ServerConfig:
             raise ConfigError("--batch-timeout-ms must be >= 0")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be 0..65535 (got {self.port})")
+        for name in ("http_port", "health_port"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 65536:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0..65535 (got {value})")
 
 
 class _NoContext:
@@ -135,6 +141,9 @@ class InferenceServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         self.port: int | None = None
         self.metrics_port: int | None = None
+        self.http_port: int | None = None
+        self.health_port: int | None = None
+        self._http = self._health_port = None
         self._stopped = threading.Event()
         self.add_service(pb_grpc.add_TranslateServiceServicer_to_server,
                          TranslateServicer(self.engine, self.observer), service_names=[SERVICE_NAME])
@@ -193,6 +202,7 @@ class InferenceServer:
         self.grpc_server.start()
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.host)
+        self._start_http()
         if self.config.reload == "poll":
             self.repository.start_polling(self.config.reload_interval)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -210,12 +220,33 @@ class InferenceServer:
         self.health.enter_graceful_shutdown()  # every service reports NOT_SERVING from now on
         if self.config.drain_delay > 0:
             time.sleep(self.config.drain_delay)
-        self.grpc_server.stop(grace).wait()
+        stopped = self.grpc_server.stop(grace)
+        if self._http is not None:
+            self._http.stop(grace)  # concurrently with gRPC's grace period
+        stopped.wait()
         self.batcher.close(wait=True)
         self.repository.close()
         self.metrics.stop_http()
+        if self._health_port is not None:
+            self._health_port.stop()  # last: probes see NOT_SERVING until the end
         self._stopped.set()
         log.info("stopped")
+
+    def _start_http(self) -> None:
+        """The HTTP port and the health port, when asked for (their modules load only then)."""
+        c = self.config
+        if c.http_port is not None:
+            from serving.http import HttpApi, HttpServer
+
+            api = HttpApi(self.engine, self.is_serving, self.observer, auth=self.auth, workers=c.rpc_threads)
+            self._http = HttpServer(api.app, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_client_ca=c.tls_client_ca,
+                                    on_stop=api.close, name="--http-port")
+            self.http_port = self._http.start(c.host, c.http_port)
+        if c.health_port is not None:
+            from serving.health_port import HealthPort
+
+            self._health_port = HealthPort(self.health, self.is_serving)
+            self.health_port = self._health_port.start(c.host, c.health_port)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until :meth:`drain` finished (True) or ``timeout`` passed (False)."""
