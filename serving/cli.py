@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "serve a model repository over gRPC"
+HELP = "serve a model repository over gRPC (and HTTP with --http-port)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
