@@ -126,7 +126,7 @@ def test_translate_serve_with_http_and_health_ports_tls_tokens_and_sigterm(secur
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "translate.cli", "serve", "--models", str(tmp_path / "models"), "--port", "0",
            "--http-port", "0", "--health-port", "0", "--tls-cert", str(pki["cert"]), "--tls-key", str(pki["key"]),
-           "--auth-tokens", str(tmp_path / "tokens"), "--metrics-port", "0", "--batch-timeout-ms", "3000",
+           "--auth-tokens", str(tmp_path / "tokens"), "--metrics-port", "0", "--batch-timeout-ms", "2000",
            "--drain-delay", "0.5", "--grace", "10", "--intra-op-threads", "1", "--reload", "off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:
@@ -142,7 +142,7 @@ def test_translate_serve_with_http_and_health_ports_tls_tokens_and_sigterm(secur
             assert https.get("/v2/health/ready").status_code == 200
             result = {}
 
-            def in_flight():  # waits 3 s in the batch window; SIGTERM arrives meanwhile
+            def in_flight():  # waits 2 s in the batch window; SIGTERM arrives meanwhile
                 result["r"] = https.post("/v1/models/m:translate", content=png_bytes())
 
             t = threading.Thread(target=in_flight)

@@ -8,6 +8,7 @@ and idle connections are checked on servers started for them.
 
 from __future__ import annotations
 
+import gzip
 import socket
 import ssl
 import time
@@ -164,6 +165,9 @@ def test_size_limits_are_413_and_400_with_the_limit_named(tmp_path):
 
             r = http.post("/v1/models/m:translate", content=chunks())
             assert r.status_code == 413 and "message limit" in r.json()["error"]
+            bomb = gzip.compress(bytes(2**20 + 1024))  # 1 KB on the wire, over the limit once inflated
+            r = http.post("/v2/models/m/infer", content=bomb, headers={"Content-Encoding": "gzip"})
+            assert r.status_code == 413 and "decompresses to more than the 1 MB message limit" in r.json()["error"]
             r = http.post("/v1/models/m:translate", content=png_bytes(20, 24))
             assert r.status_code == 400 and "480 pixels, over the limit of 100 pixels" in r.json()["error"]
             r = http.post("/v1/models/m:translate", content=png_bytes(8, 8))
