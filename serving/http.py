@@ -297,7 +297,7 @@ class HttpApi:
                                         "image or fewer tensors per request")
 
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
             raise too_large(int(length))
         chunks, n = [], 0
         async for chunk in request.stream():
