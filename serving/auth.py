@@ -52,6 +52,13 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             raise ConfigError("TokenAuthInterceptor needs at least one token")
         self.open_prefixes = open_prefixes
 
+    def refusal(self, header: str | None, carrier: str = "metadata") -> str | None:
+        """None when ``header`` carries a valid token, else why not (other transports answer with this)."""
+        if self.authorized(header):
+            return None
+        return (f"missing bearer token: send {carrier} 'authorization: Bearer <token>'" if header is None
+                else "invalid bearer token")
+
     def authorized(self, header: str | None) -> bool:
         """True if ``header`` is ``Bearer <one of the tokens>`` (constant time over all tokens)."""
         scheme, _, presented = (header or "").partition(" ")
@@ -60,13 +67,6 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         for token in self._tokens:  # no early exit: timing does not reveal which token matched
             ok |= hmac.compare_digest(candidate, token)
         return ok and scheme.lower() == "bearer"
-
-    def refusal(self, header: str | None, carrier: str = "metadata") -> str | None:
-        """None when ``header`` carries a valid token, else why not (every protocol answers with this)."""
-        if self.authorized(header):
-            return None
-        return (f"missing bearer token: send {carrier} 'authorization: Bearer <token>'" if header is None
-                else "invalid bearer token")
 
     def intercept_service(self, continuation, handler_call_details):
         """grpc.ServerInterceptor hook: pass through or answer UNAUTHENTICATED."""
@@ -77,12 +77,13 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization":
                 header = value
-        message = self.refusal(header)
-        if message is None:
+        if self.authorized(header):
             return continuation(handler_call_details)
         handler = continuation(handler_call_details)
         if handler is None:  # unknown method: let grpc answer UNIMPLEMENTED
             return None
+        message = ("missing bearer token: send metadata 'authorization: Bearer <token>'" if header is None
+                   else "invalid bearer token")
         log.info("rejected %s: %s", method, message)
         return _deny(handler, message)
 

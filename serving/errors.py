@@ -3,9 +3,6 @@
 Status codes follow https://grpc.github.io/grpc/core/md_doc_statuscodes.html. Library errors
 from ``translate.errors`` map by type: a bad or too large image is the caller's fault
 (INVALID_ARGUMENT); anything else the library raises is reported as INTERNAL with its message.
-HTTP adapters answer the same errors with :data:`HTTP_STATUS` (:func:`http_status_for`), the
-mapping of google.rpc.Code to HTTP that gRPC gateways use, so a failure reads the same on every
-protocol.
 """
 
 from __future__ import annotations
@@ -16,13 +13,9 @@ from translate.errors import ConfigError, ImageError, ModelError, TranslateError
 
 
 class ServingError(TranslateError):
-    """Base of errors the server raises on purpose; ``code`` is the gRPC status to answer with.
-
-    ``http_status``: the HTTP status where it differs from the code's entry in :data:`HTTP_STATUS`.
-    """
+    """Base of errors the server raises on purpose; ``code`` is the gRPC status to answer with."""
 
     code = grpc.StatusCode.INTERNAL
-    http_status: int | None = None
 
 
 class InvalidRequestError(ServingError, ValueError):
@@ -53,20 +46,6 @@ class ResultTooLargeError(ServingError):
     """The encoded result exceeds the server's message size limit."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    http_status = 413  # a size, not a rate: retrying the same request cannot help
-
-
-class RequestTooLargeError(ServingError):
-    """The request body exceeds the server's message size limit (HTTP; gRPC's transport refuses it itself)."""
-
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    http_status = 413
-
-
-class UnauthenticatedError(ServingError):
-    """No valid bearer token (HTTP; on gRPC the auth interceptor answers UNAUTHENTICATED itself)."""
-
-    code = grpc.StatusCode.UNAUTHENTICATED
 
 
 class DeadlineExpiredError(ServingError):
@@ -100,7 +79,9 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log"
 
 
-# google.rpc.Code -> HTTP status (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto);
+# ----------------------------------------------------------------------------- HTTP
+# HTTP adapters (serving/http.py) answer the same errors, with the status that gRPC gateways give
+# each google.rpc.Code (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto);
 # 499 is "client closed request".
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
@@ -112,7 +93,23 @@ HTTP_STATUS = {
 }
 
 
+class RequestTooLargeError(ServingError):
+    """The request body exceeds the server's message size limit (HTTP; gRPC's transport refuses it itself)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnauthenticatedError(ServingError):
+    """No valid bearer token (HTTP; on gRPC the auth interceptor answers UNAUTHENTICATED itself)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+# RESOURCE_EXHAUSTED for a size, not a rate: 413, since retrying the same request cannot help.
+TOO_LARGE = (RequestTooLargeError, ResultTooLargeError)
+
+
 def http_status_for(exc: BaseException) -> tuple[int, grpc.StatusCode, str]:
     """The (HTTP status, gRPC status code, message) to answer a failed HTTP request with."""
     code, message = status_for(exc)
-    return getattr(exc, "http_status", None) or HTTP_STATUS[code], code, message
+    return 413 if isinstance(exc, TOO_LARGE) else HTTP_STATUS[code], code, message

@@ -4,8 +4,9 @@ Kubernetes' gRPC probes cannot speak TLS, so a server whose main port runs TLS n
 port that answers health and nothing else. It answers both kinds of probe on one port:
 
 - gRPC (``grpc.health.v1.Health``: Check and Watch, for the whole server ``""`` and per model name),
-  served by a real gRPC server that shares the main server's :class:`grpc_health.v1.health.HealthServicer`,
-  so both ports report the same statuses at every moment (NOT_SERVING from the start of a drain);
+  served by a real gRPC server that the main server starts with its own health servicer
+  (``serve_grpc``), so both ports report the same statuses at every moment (NOT_SERVING from the
+  start of a drain), whether the main server runs on threads or on asyncio;
 - HTTP/1.1 ``/healthz``, ``/v2/health/live``, ``/v2/health/ready`` (:func:`serving.http.health_app`, uvicorn).
 
 How one port carries both: every gRPC connection opens with the fixed HTTP/2 client preface
@@ -23,11 +24,8 @@ import shutil
 import socket
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health_pb2_grpc
 
 from serving.http import HttpServer, bind, health_app
 
@@ -40,16 +38,17 @@ class HealthPort:
     """The health port. ``start(host, port) -> bound port``, ``stop()``.
 
     Args:
-        health: the main server's grpc.health.v1 servicer (shared, not copied).
+        serve_grpc: ``serve_grpc(address) -> stop()``: serve the main server's grpc.health.v1 servicer
+            (shared, not copied) plaintext on ``address`` (``unix:PATH``); called by :meth:`start`.
         is_serving: ``is_serving(service)`` for the HTTP side.
     """
 
-    def __init__(self, health, is_serving) -> None:
-        self.health = health
+    def __init__(self, serve_grpc: Callable[[str], Callable[[], None]], is_serving: Callable[[str], bool]) -> None:
+        self.serve_grpc = serve_grpc
         self.is_serving = is_serving
         self.port: int | None = None
         self._dir: Path | None = None
-        self._grpc: grpc.Server | None = None
+        self._stop_grpc: Callable[[], None] | None = None
         self._http: HttpServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -60,10 +59,7 @@ class HealthPort:
         sock = bind(host, port, "--health-port")
         self._dir = Path(tempfile.mkdtemp(prefix="translate-health-"))  # mode 0700
         grpc_path, http_path = str(self._dir / "grpc.sock"), str(self._dir / "http.sock")
-        self._grpc = grpc.server(ThreadPoolExecutor(4, thread_name_prefix="health-grpc"))
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
-        self._grpc.add_insecure_port(f"unix:{grpc_path}")
-        self._grpc.start()
+        self._stop_grpc = self.serve_grpc(f"unix:{grpc_path}")
         http_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         http_sock.bind(http_path)
         http_sock.listen(128)
@@ -105,10 +101,13 @@ class HealthPort:
             self._loop = None
         if self._http is not None:
             self._http.stop(0)
-        if self._grpc is not None:
-            self._grpc.stop(0).wait()
+            self._http = None
+        if self._stop_grpc is not None:
+            self._stop_grpc()
+            self._stop_grpc = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
 async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, grpc_path: str, http_path: str) -> None:

@@ -268,7 +268,8 @@ class HttpApi:
                 log.exception("%s %s failed", method, rid)
             response = _error_response(status, code, message)
         scope.fields["http_status"] = response.status_code
-        self.observer.record(scope, code, start, _peer(request), message)
+        scope.peer = _peer(request)
+        self.observer.record(scope, code, start, scope.peer, message)
         response.headers["x-request-id"] = rid
         return response
 
