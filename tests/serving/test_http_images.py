@@ -260,6 +260,29 @@ def test_deadline_header_and_disconnect_drop_queued_work(tmp_path):
         rs.server.drain(1)
 
 
+def test_full_queue_is_429_with_retry_after(tmp_path):
+    import threading
+
+    tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
+    rs = start_server(tmp_path, http_port=0, max_batch=8, max_queue=2, batch_timeout_ms=2000)
+    url = f"http://127.0.0.1:{rs.server.http_port}/v1/models/m:translate"
+    results = []
+    try:
+        waiting = [threading.Thread(target=lambda: results.append(httpx.post(url, content=png_bytes(), timeout=60)))
+                   for _ in range(2)]
+        for t in waiting:
+            t.start()
+        _wait(lambda: rs.server.batcher.queued("m") == 2, what="two queued requests")
+        busy = httpx.post(url, content=png_bytes(), timeout=60)
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        assert "2 requests waiting (--max-queue)" in busy.json()["error"]
+        for t in waiting:
+            t.join(60)
+        assert [r.status_code for r in results] == [200, 200]  # both ran when the batch window closed
+    finally:
+        rs.server.drain(1)
+
+
 def test_idle_connections_do_not_starve_health_or_translate(tmp_path):
     tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
     rs = start_server(tmp_path, http_port=0)
