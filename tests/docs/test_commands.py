@@ -26,10 +26,12 @@ EXTERNAL = {
     "curl": "HTTP client (Prometheus metrics)",
     "docker": "Triton Inference Server's container",
     "grpcurl": "gRPC client (reflection)",
+    "kubectl": "Kubernetes' CLI (the manifests under serving/deploy and training/deploy)",
     "mkdir": "coreutils",
     "openssl": "test certificates",
     "pip": "installing extras",
     "ray": "Ray's own CLI (starting a cluster for translate run --engine ray)",
+    "sbatch": "SLURM's job submission (training/deploy/slurm)",
     "source": "activating .venv",
     "tensorboard": "watching a run",
 }
