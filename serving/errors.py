@@ -42,6 +42,12 @@ class QueueFullError(ServingError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class PixelBudgetError(ServingError):
+    """One piece of the work (a whole image, or a tile) is over the server's pixel budget per model call."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class ResultTooLargeError(ServingError):
     """The encoded result exceeds the server's message size limit."""
 
