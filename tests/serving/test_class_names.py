@@ -13,7 +13,7 @@ import grpc
 import onnx
 import pytest
 import tritonclient.grpc as tc
-from server_fixtures import start_server, tiny_generator
+from server_fixtures import tiny_generator
 
 from serving.client import InvalidInputError, TranslateClient
 from serving.repository import default_backend_factory
