@@ -396,12 +396,13 @@ class InferenceEngine:
     # ------------------------------------------------------------------------- shared steps
     def _tiling(self, mv: ModelVersion, mode: str, h: int, w: int, tile_size: int = 0,
                  overlap: int = 0) -> tuple[bool, int, int]:
-        """(tiled?, tile, overlap) for an h x w image: AUTO tiles above the server's pixel threshold.
+        """(tiled?, tile, overlap) for an h x w image: AUTO tiles when the padded image is over the pixel budget.
 
         The server's default overlap shrinks to a quarter of a tile too small for it; an overlap the
         client chose is kept, and run_tiled rejects one >= the tile (INVALID_ARGUMENT).
         """
-        tiled = mode == "always" or (mode == "auto" and h * w > self.limits.tile_above_pixels)
+        hp, wp = images.padded_size(h, w, mv.info.pad_multiple, mv.info.min_input_size)  # what the model would see
+        tiled = mode == "always" or (mode == "auto" and hp * wp > self.limits.tile_above_pixels)
         tile = tile_size or self.limits.tile_size
         if overlap:
             return tiled, tile, overlap

@@ -183,3 +183,18 @@ def test_log_lines_clip_what_the_client_chose(running, caplog):
         doc = json.loads(line)
         assert len(doc["request_id"]) <= 64 and len(doc["model"]) < 200
     assert any("agent/aaa" in json.loads(line).get("user_agent", "") for line in lines)
+
+
+def test_auto_tiling_decides_on_the_padded_size(tmp_path):
+    """An image under the budget whose padding takes it over is tiled by AUTO, never refused."""
+    tiny_translator(tmp_path / "m" / "1" / "model.onnx", pad_multiple=32)  # min input 64 (2 multiples)
+    rs = start_server(tmp_path, tile_above_pixels=64 * 64, tile_size=64)
+    try:
+        with TranslateClient(rs.address, retries=0) as client:
+            fits = client.translate(png_bytes(60, 60), "m")  # padded to 64x64: exactly the budget
+            grows = client.translate(png_bytes(60, 65), "m")  # 3900 pixels, padded to 64x96: over it
+            assert (fits.tiled, grows.tiled) == (False, True) and (grows.width, grows.height) == (65, 60)
+            with pytest.raises(OverBudgetError):
+                client.translate(png_bytes(60, 65), "m", tiling="never")
+    finally:
+        rs.server.drain(1)
