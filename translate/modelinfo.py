@@ -23,14 +23,33 @@ ONNX_FORMAT = "translate-onnx"
 ONNX_FORMAT_VERSION = 1
 
 
+def default_min_input_size(task: str, pad_multiple: int) -> int:
+    """The smallest input side assumed when a checkpoint or ONNX file does not record it.
+
+    Translators with a small pad multiple (a ResNet generator: 4) get two multiples, what reflection
+    padding and instance norm need at its 1/4-size bottleneck; a large multiple is a U-Net's
+    (2**num_downs, 128 or 256), whose minimum is one multiple. Either way at least the network's
+    real minimum: a larger pad only costs compute on tiny images, a smaller one fails in the model.
+    Super-resolvers (SRResNet, zero padding) take any size; generators take no image (0).
+    """
+    if task == "generate":
+        return 0
+    if task == "super_resolve":
+        return 1
+    return pad_multiple if pad_multiple >= 32 else 2 * pad_multiple
+
+
 @dataclass
 class ModelInfo:
     """Pre/post-processing and provenance of one generator.
 
     Image models take float32 NCHW in ``value_range`` (always [-1, 1] here) and return the
-    same range; their spatial size must be padded to ``pad_multiple``; super-resolvers scale
-    height and width by ``scale``. Generators take ``z`` [N, latent_size] (plus ``label`` [N]
-    int64 when ``num_classes`` > 0) and return [N, out_channels, image_size, image_size].
+    same range; their spatial size must be padded to ``pad_multiple`` and to at least
+    ``min_input_size`` (the network's own minimum, declared by ``translate.nets``; 0 on
+    construction means "not recorded": a safe value for the family is derived, see
+    :func:`default_min_input_size`); super-resolvers scale height and width by ``scale``.
+    Generators take ``z`` [N, latent_size] (plus ``label`` [N] int64 when ``num_classes`` > 0)
+    and return [N, out_channels, image_size, image_size].
     """
 
     family: str
@@ -45,6 +64,7 @@ class ModelInfo:
     image_size: int = 0  # generators: output size; translators: training crop size (informative)
     direction: str = ""  # "AtoB" / "BtoA" for translators, "" otherwise
     batchnorm_mode: str = "running"  # "running" or "batch" statistics at inference (pix2pix U-Net)
+    min_input_size: int = 0  # smallest padded height/width the network takes (0: derive from the family)
     provenance: dict[str, str] = field(default_factory=dict)  # run_name, step, dataset, created, ...
 
     def __post_init__(self) -> None:
@@ -58,6 +78,10 @@ class ModelInfo:
             raise ModelError(f"pad_multiple and scale must be >= 1 (got {self.pad_multiple}, {self.scale})")
         if self.task == "generate" and self.latent_size < 1:
             raise ModelError("a generate model needs latent_size >= 1")
+        if self.min_input_size < 0:
+            raise ModelError(f"min_input_size must be >= 0 (got {self.min_input_size})")
+        if self.min_input_size == 0:
+            self.min_input_size = default_min_input_size(self.task, self.pad_multiple)
         self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
 
     def check_labels(self, labels, count: int | None = None, *, name: str = "labels") -> np.ndarray | None:
@@ -125,6 +149,7 @@ class ModelInfo:
             "image_size": str(self.image_size),
             "direction": self.direction,
             "batchnorm_mode": self.batchnorm_mode,
+            "min_input_size": str(self.min_input_size),
         }
         for k, v in self.provenance.items():
             md[f"provenance.{k}"] = str(v)
@@ -155,6 +180,7 @@ class ModelInfo:
                 image_size=int(md.get("image_size", "0")),
                 direction=md.get("direction", ""),
                 batchnorm_mode=md.get("batchnorm_mode", "running"),
+                min_input_size=int(md.get("min_input_size", "0")),  # files exported before the key: derived
                 provenance={k.split(".", 1)[1]: v for k, v in md.items() if k.startswith("provenance.")},
             )
         except (KeyError, ValueError) as exc:
