@@ -1,6 +1,11 @@
 """``translate train {pix2pix,cyclegan,srgan,dcgan}``: resolve + validate the config, write it to
 RUN_DIR/config.yaml, check the dataset, then run the shared loop (``training/loop.py``).
 
+Order matters, so that a refused command changes nothing: find the checkpoint to resume (its
+config is the base, ``training/resume.py``) and check the config against it; refuse a run
+folder that holds a previous run unless ``--resume`` or ``--overwrite`` (``training/rundir.py``);
+only then write config.yaml. ``--max-minutes`` becomes the trainer's deadline, counted from here.
+
 Works the same under ``torchrun --nproc_per_node N -m translate.cli train ...``.
 Only argparse-level imports at module top (``translate --help`` stays fast).
 """
