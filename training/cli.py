@@ -120,7 +120,8 @@ def main(args: argparse.Namespace) -> int:
     if point is not None and rank == 0:
         for path, why in point.skipped:
             print(f"--resume auto: skipping {path.name}: {why}", file=sys.stderr, flush=True)
-    if not args.resume:  # a new run: never on top of a previous one unless told (--overwrite moves it aside)
+    if not args.resume or _resumes_elsewhere(point, run_dir):
+        # a new run in this folder: never on top of a previous one unless told (--overwrite moves it aside)
         moved = claim_run_dir(run_dir, overwrite=args.overwrite, resume_hint=f"{hint} --resume auto", rank=rank)
         if moved is not None:
             print(f"--overwrite: moved the previous run {run_dir} to {moved}", flush=True)
@@ -132,6 +133,11 @@ def main(args: argparse.Namespace) -> int:
     deadline = started + 60 * args.max_minutes if args.max_minutes is not None else None
     return Trainer(cfg, args.data, run_dir, resume=args.resume, exclude=exclude, command_hint=hint,
                    resume_point=point, deadline=deadline).run()
+
+
+def _resumes_elsewhere(point, run_dir) -> bool:
+    """``--resume PATH`` with a checkpoint of another run folder: --out then starts a run of its own."""
+    return point is not None and point.path.resolve().parent != (run_dir / "checkpoints").resolve()
 
 
 def check_data(cfg, data, rank: int = 0) -> set:

@@ -4,8 +4,9 @@ A method (``training/pix2pix.py`` ..., looked up in ``training.registry``) owns 
 losses, dataset, ``train_step`` and validation metric; this module owns optimisation
 (``StepContext.step``: backward, gradient averaging, optimizer step), AMP, channels_last, several
 processes under ``torchrun``, generator EMA, the learning-rate schedule, progress/JSONL/TensorBoard
-logging, sample grids, running validation, health warnings, atomic checkpoints, exact resume and
-SIGINT/SIGTERM handling.
+logging, sample grids, running validation, health warnings, atomic checkpoints (``step_*.pt``, plus
+``last.pt`` and, with a validation split, ``best.pt``), exact resume, and stopping cleanly on
+SIGINT/SIGTERM or at the ``--max-minutes`` deadline.
 
 Several processes: ``torchrun --nproc_per_node N -m translate.cli train ...`` starts N copies;
 each builds the same networks from the same seed, reads its own shard of every epoch
@@ -150,7 +151,8 @@ class Trainer:
         self.resume_point, self.deadline = resume_point, deadline
         self.rank, self.world, self.local_rank = _dist_env()
         self.stop_requested = False
-        self.stop_reason = ""  # "signal" or "time budget"
+        self.stop_reason = ""  # e.g. "SIGTERM received", "time budget spent"
+        self.no_validation = ""  # why there is no validation split, when there is none
         self.last_checkpoint: Path | None = None
         self.best_metric: float | None = None
         self.step = 0

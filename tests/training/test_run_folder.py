@@ -86,6 +86,15 @@ def test_resume_rebuilds_the_checkpoints_networks_and_names_contradictions(first
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["training_state"]["step"] == 3 and last["networks"]["G"]["kwargs"]["ngf"] == 4
     assert last["config"]["lr"] == 1e-4 and "ngf: 4" in (run / "config.yaml").read_text()
+    # --resume PATH from this run into a folder that holds another run: that one is not mixed in
+    other = run.parent / "other"
+    assert _train(data, other, *P2P, *COMMON, "--set", "max_steps=1") == 0
+    before = _snapshot(other)
+    assert _train(data, other, "--resume", str(run / "checkpoints" / "last.pt"), "--set", "max_steps=4") == 2
+    assert _snapshot(other) == before
+    assert _train(data, run.parent / "branch", "--resume", str(run / "checkpoints" / "last.pt"),
+                  "--set", "max_steps=4") == 0  # into a fresh folder it continues the run there
+    assert load_checkpoint(run.parent / "branch" / "checkpoints" / "last.pt")["training_state"]["step"] == 4
 
 
 def test_resume_auto_skips_a_damaged_checkpoint_resume_path_stays_strict(tmp_path, capsys):
