@@ -4,7 +4,8 @@ RUN_DIR/config.yaml, check the dataset, then run the shared loop (``training/loo
 Order matters, so that a refused command changes nothing: find the checkpoint to resume (its
 config is the base, ``training/resume.py``) and check the config against it; refuse a run
 folder that holds a previous run unless ``--resume`` or ``--overwrite`` (``training/rundir.py``);
-only then write config.yaml. ``--max-minutes`` becomes the trainer's deadline, counted from here.
+check the data. Only then move a previous run aside (``--overwrite``) and write config.yaml.
+``--max-minutes`` becomes the trainer's deadline, counted from here.
 
 Works the same under ``torchrun --nproc_per_node N -m translate.cli train ...``.
 Only argparse-level imports at module top (``translate --help`` stays fast).
@@ -97,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
 
     from training.config import config_to_yaml
     from training.resume import check_resume_config, find_resume_point
-    from training.rundir import claim_run_dir
+    from training.rundir import check_run_dir, move_aside
     from translate.atomic import atomic_write_bytes
     from translate.errors import ConfigError
 
@@ -120,14 +121,16 @@ def main(args: argparse.Namespace) -> int:
     if point is not None and rank == 0:
         for path, why in point.skipped:
             print(f"--resume auto: skipping {path.name}: {why}", file=sys.stderr, flush=True)
+    previous: list = []
     if not args.resume or _resumes_elsewhere(point, run_dir):
         # a new run in this folder: never on top of a previous one unless told (--overwrite moves it aside)
-        moved = claim_run_dir(run_dir, overwrite=args.overwrite, resume_hint=f"{hint} --resume auto", rank=rank)
-        if moved is not None:
-            print(f"--overwrite: moved the previous run {run_dir} to {moved}", flush=True)
+        previous = check_run_dir(run_dir, overwrite=args.overwrite, resume_hint=f"{hint} --resume auto")
+    exclude = check_data(cfg, args.data, rank)
+    # Everything above only read; from here on the run folder changes.
+    if previous and rank == 0:  # the other processes of a torchrun job leave the move to rank 0
+        print(f"--overwrite: moved the previous run {run_dir} to {move_aside(run_dir)}", flush=True)
     if rank == 0:  # the resolved config goes next to the results before any compute
         atomic_write_bytes(run_dir / "config.yaml", lambda f: f.write(config_to_yaml(cfg).encode()))
-    exclude = check_data(cfg, args.data, rank)
     from training.loop import Trainer
 
     deadline = started + 60 * args.max_minutes if args.max_minutes is not None else None

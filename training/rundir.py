@@ -57,17 +57,16 @@ def move_aside(run_dir: Path) -> Path:
     return target
 
 
-def claim_run_dir(run_dir: str | Path, *, overwrite: bool, resume_hint: str, rank: int = 0) -> Path | None:
-    """Make ``run_dir`` ready for a new run; returns where a previous run was moved (None if nothing was).
+def check_run_dir(run_dir: str | Path, *, overwrite: bool, resume_hint: str) -> list[Path]:
+    """Whether a new run may start in ``run_dir``: the previous run's results that ``--overwrite`` is to
+    move aside ([] when there are none).
 
-    Raises :class:`RunFolderInUseError` (exit code 2, nothing touched) when it holds a previous run
-    and ``overwrite`` is off. Only rank 0 moves; the other processes of a ``torchrun`` job just check.
+    Raises :class:`RunFolderInUseError` (exit code 2) when there are some and ``overwrite`` is off.
+    Reads only: nothing is touched either way.
     """
     run_dir = Path(run_dir)
     found = previous_results(run_dir)
-    if not found:
-        return None
-    if not overwrite:
+    if found and not overwrite:
         shown = ", ".join(str(p.relative_to(run_dir)) for p in found[:4]) + (", ..." if len(found) > 4 else "")
         raise RunFolderInUseError(
             f"{run_dir} already holds a training run ({shown}); starting over would overwrite it.\n"
@@ -75,6 +74,4 @@ def claim_run_dir(run_dir: str | Path, *, overwrite: bool, resume_hint: str, ran
             "  To start a new run:    choose another --out, or add --overwrite to move this run to "
             f"{run_dir.name}.replaced-<date>-<time> first (nothing is deleted)"
         )
-    if rank != 0:
-        return None
-    return move_aside(run_dir)
+    return found

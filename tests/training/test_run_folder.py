@@ -54,9 +54,13 @@ def test_training_again_into_a_run_folder_is_refused_and_touches_nothing(first_r
     assert sorted(p.name for p in run.parent.iterdir()) == ["facades"]
 
 
-def test_overwrite_moves_the_old_run_aside_and_starts_over(first_run, capsys):
+def test_overwrite_moves_the_old_run_aside_and_starts_over(first_run, tmp_path, capsys):
     data, run = first_run
     before = _snapshot(run)
+    bad = make_paired(tmp_path / "bad", n=4)
+    (bad / "000.png").write_bytes(b"not an image")
+    assert _train(bad, run, *P2P, *COMMON, "--set", "max_steps=1", "--overwrite") == 1  # refused by the data check
+    assert _snapshot(run) == before and sorted(p.name for p in run.parent.iterdir()) == ["facades"]  # not moved
     assert _train(data, run, *P2P, *COMMON, "--set", "netG_kwargs.ngf=8", "--set", "max_steps=1", "--overwrite") == 0
     out = capsys.readouterr().out
     (aside,) = [p for p in run.parent.iterdir() if p.name != "facades"]
