@@ -98,3 +98,22 @@ def test_idx_labels_are_named_filtered_and_validated_on_t10k(tmp_path):
     val = ImageFolderDataset(tmp_path, image_size=32, channels=1, class_filter=[7, 9], train=False)
     assert val.class_names == ["7", "9"] and len(val) == 2 and val.source.endswith("t10k-images-idx3-ubyte.gz")
     assert ImageFolderDataset(tmp_path, image_size=32, channels=1).class_names == [str(k) for k in range(10)]
+
+
+def test_split_class_folders_validate_on_val_with_the_training_names(tmp_path, capsys):
+    data = _class_folders(tmp_path / "data")
+    assert main(["data", "split", str(data), "--val", "0.25", "--test", "0", "--no-progress"]) == 0
+    assert main(["data", "check", str(data), "--method", "dcgan"]) == 0
+    val = ImageFolderDataset(data, image_size=32, channels=1, train=False)
+    assert val.class_names == ["1", "5", "7", "8"] and val.source == str(data / "val")
+    assert all(p.parent.name == val.class_names[k] for p, k in val.files)  # labels by name, as in training
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["train", "dcgan", "--data", str(data), "--out", str(run), *FAST, "--set", "num_classes=4"]) == 0
+    assert f"held-out item(s) in {data / 'val'}; val/fd_pixels8 picks checkpoints/best.pt" in capsys.readouterr().out
+    assert (run / "checkpoints" / "best.pt").is_file()
+    (data / "val" / "9").mkdir()  # a class the training split lacks: its label would mean nothing
+    first = sorted((data / "val" / "1").iterdir())[0]
+    first.rename(data / "val" / "9" / first.name)
+    with pytest.raises(DataError, match="class folders 9 that the training data lacks"):
+        ImageFolderDataset(data, train=False)
