@@ -150,3 +150,22 @@ def test_usage_errors(tmp_path, repo, capsys):
         _gen("--model", faces, "--seeds", "1", "--count", "2", "-o", tmp_path)
     assert exc.value.code == 2
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_class_names_work_through_a_server(tmp_path, capsys):
+    """The remote processor reads the model file's metadata too: --server resolves the same names."""
+    from server_fixtures import start_server
+
+    model = _named_generator(tmp_path / "models" / "named" / "1" / "model.onnx", ["1", "5", "7", "8"])
+    rs = start_server(tmp_path / "models")
+    try:
+        assert _gen("--server", rs.address, "--model", "named", "--seeds", "0", "--class", "7",
+                    "-o", tmp_path / "remote") == 0
+        assert _gen("--server", rs.address, "--model", "named", "--seeds", "0", "--class", "2",
+                    "-o", tmp_path / "bad") == 2
+        assert "unknown --class '2'; this model's classes are '1', '5', '7', '8'" in capsys.readouterr().err
+    finally:
+        rs.server.drain(1)
+    assert _gen("--model", model, "--seeds", "0", "--class", "7", "-o", tmp_path / "local") == 0
+    assert np.array_equal(_images(tmp_path / "remote")["seed000000-class7.png"],
+                          _images(tmp_path / "local")["seed000000-class7.png"])
