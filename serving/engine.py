@@ -157,8 +157,7 @@ def _listing(names: Sequence[str], most: int = 20) -> str:
 
 
 def _class_names_hint(info: ModelInfo) -> str:
-    names = list(getattr(info, "class_names", None) or [])
-    return f", or set class_name to one of {_listing(names)}" if names else ""
+    return f", or set class_name to one of {_listing(info.class_names)}" if info.class_names else ""
 
 
 def _pixel_image(p: np.ndarray) -> images.Image:
@@ -494,14 +493,7 @@ class InferenceEngine:
             return label
         if label is not None:
             raise InvalidRequestError("set either label (a class number) or class_name, not both")
-        names = list(getattr(mv.info, "class_names", None) or [])
-        if not names:
-            raise InvalidRequestError(f"model {mv.name!r} has no class names; pass label as a class number"
-                                      + (f" (0..{mv.info.num_classes - 1})" if mv.info.num_classes else ""))
-        if class_name not in names:
-            raise InvalidRequestError(f"model {mv.name!r} has no class {clip_name(class_name)}; its classes are "
-                                      f"{_listing(names)}")
-        return names.index(class_name)
+        return int(mv.info.label_of(class_name, what="class_name"))  # the library's one lookup (LabelError)
 
     def _check_latents(self, mv: ModelVersion, z: np.ndarray) -> np.ndarray:
         """z [N, nz] of the model's latent size, within the count limit and finite -> float32 copy."""

@@ -187,7 +187,7 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                     in_channels=info.in_channels, out_channels=info.out_channels, pad_multiple=info.pad_multiple,
                     scale=info.scale, latent_size=info.latent_size, num_classes=info.num_classes,
                     image_size=info.image_size, direction=info.direction, metadata=mv.metadata,
-                    class_names=_class_names(info),
+                    class_names=list(info.class_names),
                     inputs=[pb.TensorDescription(name=t.name, dtype=t.dtype, shape=t.shape) for t in mv.inputs],
                     outputs=[pb.TensorDescription(name=t.name, dtype=t.dtype, shape=t.shape) for t in mv.outputs],
                     limits=pb.Limits(max_image_pixels=lim.max_image_pixels, max_message_bytes=lim.max_message_bytes,
@@ -202,13 +202,8 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
         return await self.observer.unary("GetModel", context, body, blocking=False)
 
 
-def _class_names(info) -> list[str]:
-    """The model's class names (``ModelInfo.class_names``; empty where the model does not record them)."""
-    return list(getattr(info, "class_names", None) or [])
-
-
 def _summary(rec: ModelRecord) -> pb.ModelSummary:
     cur = rec.current
     return pb.ModelSummary(name=rec.name, version=cur.version if cur else 0, state=wire.STATE_ENUMS[rec.state],
                            family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error,
-                           class_names=_class_names(cur.info) if cur else [])
+                           class_names=list(cur.info.class_names) if cur else [])

@@ -183,7 +183,7 @@ def model_config(mv: ModelVersion, *, max_batch_size: int, queue_delay_us: int) 
             cfg[key].append(tensor)
     cfg["dynamic_batching"] = {"max_queue_delay_microseconds": queue_delay_us}
     cfg["parameters"] = {key: {"string_value": value} for key, value in mv.metadata.items()}
-    names = list(getattr(mv.info, "class_names", None) or [])  # ModelInfo.class_names, where the model has them
+    names = list(mv.info.class_names)
     if names:  # label value i is class_names[i] (a JSON list, the ONNX metadata's own form)
         cfg["parameters"]["class_names"] = {"string_value": json.dumps(names)}
     if mv.info.task != "generate":  # files exported before min_input_size was recorded: the derived value

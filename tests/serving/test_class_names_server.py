@@ -1,8 +1,8 @@
 """Class names of a class-conditional generator on the server: listed, described, and usable by name.
 
 The names travel in the ONNX metadata as JSON under ``class_names`` (label i is ``class_names[i]``),
-read into ``ModelInfo.class_names``. Until that field exists in ``translate.modelinfo``, the backend
-factory below fills it from the same metadata key, so the server code is tested as it will run.
+read into ``ModelInfo.class_names``; a file exported before names were recorded is named by its
+label numbers ("0" .. "K-1").
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import tritonclient.grpc as tc
 from server_fixtures import tiny_generator
 
 from serving.client import InvalidInputError, TranslateClient
-from serving.repository import default_backend_factory
 from serving.server import InferenceServer, ServerConfig
 
 NAMES = ["1", "5", "7", "8"]  # class folders as a user named them; labels 0..3
@@ -30,25 +29,12 @@ def _with_class_names(path, names):
     return path
 
 
-def _factory():
-    plain = default_backend_factory(intra_op_threads=1)
-
-    def make(path):
-        backend = plain(path)
-        if not hasattr(backend.info, "class_names"):  # before ModelInfo gains the field
-            backend.info.class_names = json.loads(backend.metadata.get("class_names", "[]"))
-        return backend
-
-    return make
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     _with_class_names(tiny_generator(root / "digits" / "1" / "model.onnx", seed=5, num_classes=4), NAMES)
     tiny_generator(root / "numbered" / "1" / "model.onnx", seed=6, num_classes=2)  # no names recorded
-    server = InferenceServer(ServerConfig(models=root, port=0, reload="off", intra_op_threads=1),
-                             backend_factory=_factory())
+    server = InferenceServer(ServerConfig(models=root, port=0, reload="off", intra_op_threads=1))
     port = server.start()
     yield f"127.0.0.1:{port}"
     server.drain(1)
@@ -62,7 +48,7 @@ def client(running):
 
 def test_list_models_and_get_model_show_the_class_names(client):
     listed = {m.name: m.class_names for m in client.list_models()}
-    assert listed == {"digits": NAMES, "numbered": []}
+    assert listed == {"digits": NAMES, "numbered": ["0", "1"]}  # no names recorded: the label numbers
     assert client.get_model("digits").class_names == NAMES and client.get_model("digits").num_classes == 4
 
 
@@ -74,13 +60,17 @@ def test_generate_takes_a_class_by_name(client):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"model": "digits", "class_name": "9"}, "model 'digits' has no class '9'; its classes are '1', '5', '7', '8'"),
-    ({"model": "digits", "class_name": "07"}, "has no class '07'"),  # names match exactly
+    ({"model": "digits", "class_name": "9"}, "unknown class_name '9'; this model's classes are '1', '5', '7', '8'"),
+    ({"model": "digits", "class_name": "07"}, "unknown class_name '07'"),  # names match exactly
     ({"model": "digits", "class_name": "7", "label": 2}, "set either label (a class number) or class_name"),
-    ({"model": "numbered", "class_name": "7"}, "model 'numbered' has no class names; pass label as a class number"),
+    ({"model": "numbered", "class_name": "7"}, "unknown class_name '7'; this model's classes are '0', '1'"),
+    ({"model": "numbered", "class_name": "1"}, None),  # unnamed classes are named by their label numbers
     ({"model": "digits"}, "or set class_name to one of '1', '5', '7', '8'"),
 ])
 def test_unknown_or_conflicting_class_names_are_refused(client, kwargs, message):
+    if message is None:
+        assert len(client.generate(seeds=[1], **kwargs)) == 1
+        return
     with pytest.raises(InvalidInputError) as info:
         client.generate(seeds=[1], **kwargs)
     assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and message in str(info.value)
