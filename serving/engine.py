@@ -34,7 +34,6 @@ from serving.errors import CancelledError, InvalidRequestError, PixelBudgetError
 from serving.repository import ModelRepository, ModelVersion, clip_name
 from serving.v2 import datatype_of, static_batch
 from translate import images
-from translate.commands.generate import contact_grid
 from translate.errors import ConfigError
 from translate.latents import seed_latents
 from translate.modelinfo import ModelInfo
@@ -395,7 +394,7 @@ class InferenceEngine:
                                     class_name=class_name, call=call)
         pictures = [images.Image(pixels=images.from_model_array(arr)) for arr in gen.output]
         if grid is not None:
-            pictures = [contact_grid(pictures, grid or None)]
+            pictures = [images.contact_grid(pictures, grid or None)]
         encoded = [images.encode_image(p, fmt=fmt, quality=quality or 95) for p in pictures]
         self._check_encoded_size(sum(map(len, encoded)), f"{len(encoded)} generated images")
         return GenerateResult(encoded, gen.seeds, fmt.lower(), gen.model, gen.version)

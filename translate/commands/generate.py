@@ -18,7 +18,6 @@ named by their label numbers. ``translate info MODEL`` lists the names.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 GRID_MAX = 1024  # a contact grid is held in memory as one image: keep it to a size a viewer opens
@@ -61,29 +60,10 @@ def _parse_pair(text: str) -> tuple[int, int]:
     return a[0], b[0]
 
 
-def contact_grid(images: list, columns: int | None = None, gap: int = 2):
-    """One image holding ``images`` (same size) in rows of ``columns`` (default: a near-square grid), white gaps."""
-    import numpy as np
-
-    from translate.images import Image
-
-    if not images:
-        raise ValueError("contact_grid needs at least one image")
-    h, w, c = images[0].pixels.shape  # [H, W, C]
-    columns = columns or math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / columns)
-    grid = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, c), 255, np.uint8)
-    for k, img in enumerate(images):
-        assert img.pixels.shape == (h, w, c), "contact_grid: images differ in size"
-        r, col = divmod(k, columns)
-        grid[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w] = img.pixels
-    return Image(pixels=grid, alpha=None, format=None)
-
-
 def main(args: argparse.Namespace) -> int:
     """Generate, write one PNG per image (plus the strip / grid), print what was written."""
     from translate.errors import ConfigError
-    from translate.images import write_image
+    from translate.images import contact_grid, write_image
     from translate.seeds import parse_seeds, seeds_from_count
 
     if args.server is None and (args.tls_ca or args.token_file):

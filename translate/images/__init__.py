@@ -34,6 +34,7 @@ from translate.images.codec import (
     resolve_format,
     write_image,
 )
+from translate.images.grid import contact_grid
 from translate.images.pipeline import Prepared, apply_model, finish, prepare, resize_alpha, resize_pixels
 from translate.images.tiling import (
     DEFAULT_OVERLAP,
@@ -59,6 +60,7 @@ __all__ = [
     "apply_model",
     "blend_window",
     "choose_tile",
+    "contact_grid",
     "convert_channels",
     "crop_to",
     "default_tiling",
