@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "True",  # the spelling Gradio itself sets
     "GRADIO_SSR_MODE": "False",
     "GRADIO_MCP_SERVER": "False",
     "GRADIO_RUN_HISTORY": "False",

@@ -19,8 +19,12 @@ TITLE = "translate"
 IMAGE_HEIGHT = 360  # px on the page; small images are enlarged with visible pixels (CSS below)
 THUMBS_HEIGHT = 240
 BUTTONS = ["download", "fullscreen"]  # no "share" (it posts to a Hugging Face Space)
-# Nearest-neighbour enlargement: a 64 px result shown at 360 px should show its pixels, not a blur.
-CSS = "#input-image img, #output-image img, #grid img, #strip img, #slider img {image-rendering: pixelated}"
+# Small results fill their box, enlarged nearest-neighbour: a 64 px image shown at 360 px should show its
+# pixels, not a blur (large images are scaled down as usual).
+CSS = """
+#input-image img, #output-image img, #grid img, #strip img {width: 100%; height: 100%; object-fit: contain}
+#input-image img, #output-image img, #grid img, #strip img, #slider img {image-rendering: pixelated}
+"""
 COMPUTE = "compute"  # one queue for every event that runs a model: one computation at a time per page server
 
 
@@ -32,8 +36,12 @@ def build_page(cb: Callbacks) -> gr.Blocks:
         gr.Markdown(f"## {TITLE} · {cell(cb.source.label)}")
         with gr.Row():
             with gr.Column(scale=1, min_width=360):
-                model = gr.Dropdown(label="Model", choices=[], elem_id="model", interactive=True)
-                version = gr.Dropdown(label="Version", choices=[], elem_id="version", interactive=True)
+                names = cb.model_names()  # refreshed on every page load; a session's menu may then grow
+                model = gr.Dropdown(label="Model", choices=names, value=names[0] if names else None, elem_id="model",
+                                    interactive=True)
+                # Versions and classes depend on the model: any value reaches the callbacks, which check it.
+                version = gr.Dropdown(label="Version", choices=[], allow_custom_value=True, elem_id="version",
+                                      interactive=True)
                 card = gr.Markdown(elem_id="card")
             with gr.Column(scale=2):
                 with gr.Column(visible=False, elem_id="translate-panel") as translate_panel:
@@ -73,7 +81,8 @@ def build_page(cb: Callbacks) -> gr.Blocks:
                         first_seed = gr.Number(label="First seed", value=0, precision=0, minimum=0,
                                                elem_id="first-seed")
                     with gr.Row():
-                        label = gr.Dropdown(label="Class", choices=[], visible=False, elem_id="class")
+                        label = gr.Dropdown(label="Class", choices=[], allow_custom_value=True, visible=False,
+                                            elem_id="class")
                         truncation = gr.Slider(0, 2, value=0, step=0.05, label="Truncation psi (0 = off)",
                                                elem_id="truncation")
                     generate_hint = gr.Markdown()
@@ -101,13 +110,14 @@ def build_page(cb: Callbacks) -> gr.Blocks:
         version.input(cb.select, inputs=[model, version], outputs=chosen)
         run.click(_translate(cb), inputs=[model, version, files, tile, overlap],
                   outputs=[before, after, slider, results, downloads, status, pairs, results_box],
-                  concurrency_id=COMPUTE, concurrency_limit=1)
+                  concurrency_id=COMPUTE, concurrency_limit=1, api_name="translate")
         results.select(_show(cb), inputs=[pairs], outputs=[before, after, slider])
         generate.click(cb.generate, inputs=[model, version, how, seeds, count, first_seed, label, truncation],
                        outputs=[samples, grid, gen_downloads, gen_status], concurrency_id=COMPUTE,
-                       concurrency_limit=1)
+                       concurrency_limit=1, api_name="generate")
         walk.click(cb.walk, inputs=[model, version, seed_a, seed_b, steps, label, truncation],
-                   outputs=[samples, strip, gen_downloads, gen_status], concurrency_id=COMPUTE, concurrency_limit=1)
+                   outputs=[samples, strip, gen_downloads, gen_status], concurrency_id=COMPUTE, concurrency_limit=1,
+                   api_name="walk")
     return page
 
 
