@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test demo protos bench-data bench clean
+.PHONY: install lint test demo docs protos bench-data bench clean
 
 # (Re)install when the venv is missing or the dependency declarations changed.
 $(STAMP): pyproject.toml constraints.txt
@@ -26,6 +26,10 @@ test: lint
 demo: install
 	$(BIN)/python scripts/demo.py
 
+# The documentation site, strict (a warning such as a broken link fails the build): docs/_build/html.
+docs: install
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 protos: install
 	$(BIN)/python scripts/gen_protos.py
 
@@ -33,4 +37,4 @@ bench-data: install
 	bash scripts/get_bench_data.sh
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-output docs/_build .pytest_cache .ruff_cache
