@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--models", metavar="DIR", help="model repository MODELS/<name>/<version>/model.onnx, run here")
-    src.add_argument("--server", metavar="ADDR", help="a running `translate serve` (host:port) to send the work to")
+    src.add_argument("--server", metavar="ADDR", help="a running translate serve (host:port) to send the work to")
     p.add_argument("--tls-ca", metavar="FILE", help="with --server: CA certificate (PEM) to trust; enables TLS")
     p.add_argument("--token-file", metavar="FILE", help="with --server: file holding the bearer token")
     p.add_argument("--host", default="127.0.0.1",
@@ -48,9 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="with --models: local inference device (default auto: CUDA when a GPU is present)")
     p.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
-                   help="largest image accepted, width*height (default: the same as `translate serve`)")
+                   help="largest image accepted, width*height (default: the same as translate serve)")
     p.add_argument("--max-upload-mb", type=int, default=None, metavar="MB",
-                   help="largest uploaded file (default: `translate serve`'s message size limit)")
+                   help="largest uploaded file (default: the message size limit of translate serve)")
 
 
 def main(args: argparse.Namespace) -> int:
