@@ -48,6 +48,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def exposure_warning(host: str, port: int, label: str) -> str | None:
+    """What to tell the person who binds the page beyond loopback (None on loopback)."""
+    if is_loopback(host):
+        return None
+    return (f"translate ui listens on {host}:{port}, beyond this machine: the page has no login, so anyone who "
+            f"reaches that address can run the models of {label}; put an authenticating proxy in front to share it")
+
+
 def build_app(callbacks):
     """(FastAPI app, Gradio Blocks) serving the page for ``callbacks``."""
     go_offline()
@@ -144,9 +152,9 @@ def run(args: argparse.Namespace) -> int:
         app, _ = build_app(callbacks)
         server = PageServer(app)
         port = server.start(args.host, args.port)
-        if not is_loopback(args.host):
-            log.warning("translate ui listens on %s:%d, beyond this machine: the page has no login, so anyone who "
-                        "reaches that address can run the models of %s", args.host, port, source.label)
+        warning = exposure_warning(args.host, port, source.label)
+        if warning:
+            log.warning("%s", warning)
         print(json.dumps({"event": "ui", "url": page_url(args.host, port), "host": args.host, "port": port,
                           "source": source.label, "models": names}), flush=True)
         stop = threading.Event()

@@ -20,7 +20,15 @@ gr = pytest.importorskip("gradio", reason="the ui extra is not installed: pip in
 import httpx  # noqa: E402  (installed with gradio)
 from server_fixtures import local_translate, make_repo, png_bytes  # noqa: E402
 
-from serving.ui.app import OFFLINE_ENV, PageServer, build_app, is_loopback, page_url  # noqa: E402
+from serving.ui.app import (  # noqa: E402
+    OFFLINE_ENV,
+    PageServer,
+    build_app,
+    exposure_warning,
+    is_loopback,
+    page_url,
+    run,
+)
 from serving.ui.callbacks import Callbacks, PageLimits  # noqa: E402
 from serving.ui.sources import RepositorySource  # noqa: E402
 from translate.images import decode_image  # noqa: E402
@@ -122,6 +130,9 @@ def test_page_runs_offline_and_takes_no_paths_from_the_client(page):
 def test_loopback_and_urls():
     assert is_loopback("127.0.0.1") and is_loopback("127.8.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
+    assert exposure_warning("127.0.0.1", 7860, "repository models") is None
+    warning = exposure_warning("0.0.0.0", 7860, "repository models")
+    assert "0.0.0.0:7860" in warning and "no login" in warning and "repository models" in warning
     assert page_url("0.0.0.0", 80) == "http://127.0.0.1:80/" and page_url("::", 8) == "http://[::1]:8/"
     assert page_url("127.0.0.1", 7860) == "http://127.0.0.1:7860/"
 
@@ -139,3 +150,22 @@ def test_without_the_extra_the_command_says_what_to_install(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 2, out.stderr
     assert "pip install 'translate[ui]'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unreachable_server_fails_at_start_with_its_message(tmp_path, monkeypatch):
+    import argparse
+
+    import serving.ui.callbacks
+    from translate.errors import ModelError
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    for key, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(key, value)  # run() sets them; restored after the test
+    made = []
+    real = serving.ui.callbacks.make_workdir
+    monkeypatch.setattr(serving.ui.callbacks, "make_workdir", lambda: made.append(real()) or made[-1])
+    args = argparse.Namespace(models=None, server="127.0.0.1:1", tls_ca=None, token_file=None, host="127.0.0.1",
+                              port=0, device="auto", max_image_pixels=None, max_upload_mb=None)
+    with pytest.raises(ModelError, match="UNAVAILABLE"):
+        run(args)
+    assert len(made) == 1 and not made[0].exists(), "the scratch folder must be removed on the way out"

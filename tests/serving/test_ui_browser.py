@@ -58,8 +58,10 @@ def repo(tmp_path_factory):
 class UiProcess:
     """`translate ui` started as a user would; ``ready`` is its JSON ready line."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, tmpdir: Path | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}
+        if tmpdir is not None:  # where its scratch folder goes (tempfile honours TMPDIR)
+            env["TMPDIR"] = str(tmpdir)
         self.proc = subprocess.Popen([sys.executable, "-m", "translate.cli", "ui", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
         lines: queue.Queue = queue.Queue()
@@ -99,11 +101,13 @@ def _keep(page, tmp_path: Path, name: str) -> Path:
     return tmp_path / name
 
 
-def test_the_command_prints_its_address_serves_and_stops_on_sigterm(repo):
+def test_the_command_prints_its_address_serves_and_stops_on_sigterm(repo, tmp_path):
     import httpx
 
-    ui = UiProcess("--models", str(repo), "--port", "0")
+    ui = UiProcess("--models", str(repo), "--port", "0", tmpdir=tmp_path)
     try:
+        scratch = list(tmp_path.glob("translate-ui-*"))
+        assert len(scratch) == 1 and scratch[0].is_dir()  # uploads and results stay in a private folder
         ready = ui.ready
         assert ready["event"] == "ui" and ready["host"] == "127.0.0.1" and ready["port"] > 0
         assert ready["url"] == f"http://127.0.0.1:{ready['port']}/"
@@ -115,6 +119,7 @@ def test_the_command_prints_its_address_serves_and_stops_on_sigterm(repo):
         code = ui.stop()
     assert code == 0, "".join(ui.stderr)
     assert "Traceback" not in "".join(ui.stderr)
+    assert not scratch[0].exists(), "the scratch folder must be removed when the page stops"
 
 
 def _browser_or_skip():

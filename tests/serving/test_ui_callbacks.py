@@ -321,6 +321,8 @@ def test_open_source_usage_errors(repo, tmp_path):
         open_source(models=str(repo), token_file="t")
     with pytest.raises(ConfigError, match="no such file"):
         open_source(server="127.0.0.1:1", tls_ca=str(tmp_path / "ca.pem"))
+    with pytest.raises(ConfigError, match="--device applies to --models"):
+        open_source(server="127.0.0.1:1", device="cpu")
 
 
 def test_a_new_export_shows_up_without_restart(tmp_path):
