@@ -20,8 +20,9 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 
+# --dist loadgroup: tests marked xdist_group(NAME) share one worker (the Ray tests share one cluster)
 test: lint
-	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -1,4 +1,4 @@
-"""The gRPC inference server on ONNX Runtime: servicer, model repository, batcher, auth, metrics, client.
+"""The gRPC (and HTTP) inference server on ONNX Runtime: servicer, model repository, batcher, auth, metrics, client.
 
 Modules, from the wire inwards:
 
@@ -8,6 +8,8 @@ Modules, from the wire inwards:
 - ``wire``       translate.v1 enums (image formats, tiling modes, model states) <-> names
 - ``kserve``     Open Inference Protocol (KServe v2, ``inference.GRPCInferenceService``) adapter, same port
 - ``v2``         the Open Inference Protocol without a transport: datatypes, tensors, metadata, config
+- ``http``       HTTP on the same engine (``--http-port``): KServe v2 REST, image endpoints, /healthz
+- ``health_port`` plaintext gRPC health + HTTP /healthz on one port (``--health-port``)
 - ``observe``    per-RPC request id, deadline/cancel (``Call``), status mapping, metrics, JSON log line
 - ``engine``     the one core: named tensors with every check (``infer_tensors``), images on top
 - ``batcher``    dynamic batching, bounded queues, deadlines, cancellation, compute pool

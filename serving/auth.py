@@ -52,6 +52,13 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             raise ConfigError("TokenAuthInterceptor needs at least one token")
         self.open_prefixes = open_prefixes
 
+    def refusal(self, header: str | None, carrier: str = "metadata") -> str | None:
+        """None when ``header`` carries a valid token, else why not (other transports answer with this)."""
+        if self.authorized(header):
+            return None
+        return (f"missing bearer token: send {carrier} 'authorization: Bearer <token>'" if header is None
+                else "invalid bearer token")
+
     def authorized(self, header: str | None) -> bool:
         """True if ``header`` is ``Bearer <one of the tokens>`` (constant time over all tokens)."""
         scheme, _, presented = (header or "").partition(" ")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "serve a model repository over gRPC"
+HELP = "serve a model repository over gRPC (and HTTP with --http-port)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,6 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=50051, help="gRPC port (default 50051; 0 picks a free one)")
     p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    p.add_argument("--http-port", type=int, default=None,
+                   help="also serve HTTP on this port (0 picks a free one): KServe v2 REST under /v2, image "
+                        "endpoints /v1/models/NAME:translate and :generate, /healthz; same TLS, tokens and limits")
+    p.add_argument("--health-port", type=int, default=None,
+                   help="plaintext gRPC health (grpc.health.v1) and HTTP /healthz on this port, for probes "
+                        "while the main port runs TLS")
     p.add_argument("--tls-cert", help="PEM certificate chain of the server (enables TLS)")
     p.add_argument("--tls-key", help="PEM private key of the server")
     p.add_argument("--tls-client-ca", help="PEM CA bundle: require client certificates signed by it (mutual TLS)")
@@ -59,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
         req_log.setLevel(logging.INFO)
 
     config = ServerConfig(
-        models=args.models, host=args.host, port=args.port, metrics_port=args.metrics_port, tls_cert=args.tls_cert,
+        models=args.models, host=args.host, port=args.port, metrics_port=args.metrics_port, http_port=args.http_port,
+        health_port=args.health_port, tls_cert=args.tls_cert,
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca, auth_tokens=args.auth_tokens,
         max_batch=args.max_batch, batch_timeout_ms=args.batch_timeout_ms, max_queue=args.max_queue,
         max_image_pixels=args.max_image_pixels, max_message_mb=args.max_message_mb,
@@ -77,7 +84,8 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     ready = {"event": "serving", "address": f"{args.host}:{port}", "port": port, "tls": bool(args.tls_cert),
-             "auth": bool(args.auth_tokens), "metrics_port": server.metrics_port,
+             "auth": bool(args.auth_tokens), "metrics_port": server.metrics_port, "http_port": server.http_port,
+             "health_port": server.health_port,
              "models": [r.name for r in server.repository.records()]}
     print(json.dumps(ready), flush=True)
     # The main thread only waits: signal handlers run here, the draining happens here too.

@@ -34,6 +34,7 @@ from serving.errors import CancelledError, InvalidRequestError, ResultTooLargeEr
 from serving.repository import ModelRepository, ModelVersion
 from serving.v2 import datatype_of, static_batch
 from translate import images
+from translate.commands.generate import contact_grid
 from translate.errors import ConfigError
 from translate.latents import seed_latents
 from translate.modelinfo import ModelInfo
@@ -122,7 +123,7 @@ class TranslateResult:
 
 @dataclass
 class GenerateResult:
-    """Encoded generated images (in request order) and the seeds behind them (None for latents)."""
+    """Encoded generated images (in request order; one contact sheet when asked) and their seeds (None: latents)."""
 
     images: list[bytes]
     seeds: list[int | None]
@@ -341,13 +342,21 @@ class InferenceEngine:
 
     def generate_images(self, model: str, *, version: int = 0, seeds: Sequence[int] | None = None,
                         latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
-                        output_format: str = "", quality: int = 0, call: Call | None = None) -> GenerateResult:
-        """:meth:`generate_tensors`, encoded (PNG unless ``output_format`` says otherwise)."""
+                        output_format: str = "", quality: int = 0, grid: int | None = None,
+                        call: Call | None = None) -> GenerateResult:
+        """:meth:`generate_tensors`, encoded (PNG unless ``output_format`` says otherwise).
+
+        ``grid``: answer one contact sheet of every sample, ``grid`` columns wide (0: near-square).
+        """
         fmt = self._output_format(output_format) or "PNG"
+        if grid is not None and grid < 0:
+            raise InvalidRequestError(f"grid is a number of columns, >= 1 (or 0 for a near-square grid); got {grid}")
         gen = self.generate_tensors(model, version, seeds=seeds, latents=latents, truncation=truncation, label=label,
                                     call=call)
-        encoded = [images.encode_image(images.Image(pixels=images.from_model_array(arr)), fmt=fmt,
-                                       quality=quality or 95) for arr in gen.output]
+        pictures = [images.Image(pixels=images.from_model_array(arr)) for arr in gen.output]
+        if grid is not None:
+            pictures = [contact_grid(pictures, grid or None)]
+        encoded = [images.encode_image(p, fmt=fmt, quality=quality or 95) for p in pictures]
         self._check_encoded_size(sum(map(len, encoded)), f"{len(encoded)} generated images")
         return GenerateResult(encoded, gen.seeds, fmt.lower(), gen.model, gen.version)
 

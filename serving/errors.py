@@ -77,3 +77,39 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, TranslateError):
         return grpc.StatusCode.INTERNAL, str(exc)
     return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log"
+
+
+# ----------------------------------------------------------------------------- HTTP
+# HTTP adapters (serving/http.py) answer the same errors, with the status that gRPC gateways give
+# each google.rpc.Code (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto);
+# 499 is "client closed request".
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409, grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501, grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DATA_LOSS: 500,
+}
+
+
+class RequestTooLargeError(ServingError):
+    """The request body exceeds the server's message size limit (HTTP; gRPC's transport refuses it itself)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnauthenticatedError(ServingError):
+    """No valid bearer token (HTTP; on gRPC the auth interceptor answers UNAUTHENTICATED itself)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+# RESOURCE_EXHAUSTED for a size, not a rate: 413, since retrying the same request cannot help.
+TOO_LARGE = (RequestTooLargeError, ResultTooLargeError)
+
+
+def http_status_for(exc: BaseException) -> tuple[int, grpc.StatusCode, str]:
+    """The (HTTP status, gRPC status code, message) to answer a failed HTTP request with."""
+    code, message = status_for(exc)
+    return 413 if isinstance(exc, TOO_LARGE) else HTTP_STATUS[code], code, message

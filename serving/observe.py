@@ -35,6 +35,11 @@ def request_id(context: grpc.ServicerContext) -> str:
     return uuid.uuid4().hex
 
 
+def sane_request_id(value: str | None) -> str:
+    """``value`` if it is a sane request id (any transport's ``x-request-id``), else a fresh one."""
+    return value if isinstance(value, str) and _SAFE_ID.match(value) else uuid.uuid4().hex
+
+
 class RequestScope:
     """Fields of one RPC that the handler fills in (model name, sizes) for the log line."""
 
@@ -69,6 +74,10 @@ class RequestObserver:
 
     def finish(self, scope: RequestScope, code: grpc.StatusCode, start: float, context, message: str = "") -> None:
         """Record metrics and write the request's JSON log line."""
+        self.record(scope, code, start, context.peer(), message)
+
+    def record(self, scope: RequestScope, code: grpc.StatusCode, start: float, peer: str, message: str = "") -> None:
+        """:meth:`finish` for any transport: ``peer`` as gRPC writes it (``ipv4:127.0.0.1:5000``)."""
         latency = time.monotonic() - start
         model = scope.model[:128] or "-"
         if self.metrics is not None:
@@ -76,7 +85,7 @@ class RequestObserver:
             self.metrics.requests.labels(scope.method, label, code.name).inc()
             self.metrics.latency.labels(scope.method, label).observe(latency)
         line = {"ts": round(time.time(), 3), "request_id": scope.request_id, "method": scope.method, "model": model,
-                "code": code.name, "latency_ms": round(latency * 1000, 2), "peer": context.peer()}
+                "code": code.name, "latency_ms": round(latency * 1000, 2), "peer": peer}
         if message:
             line["error"] = message
         line.update(scope.fields)

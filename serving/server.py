@@ -43,6 +43,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Listener:
+    """Another server that lives and dies with this one (e.g. HTTP on its own port)."""
+
+    name: str
+    start: Callable[[], int | None]  # called by start(); returns the bound port (or None)
+    stop: Callable[[float], None]  # called by drain() with the grace in seconds
+    port: int | None = None
+
+
+@dataclass
 class ServerConfig:
     """Everything ``translate serve`` can set; the defaults are the safe ones (loopback, limits on)."""
 
@@ -50,6 +60,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int | None = None
+    http_port: int | None = None  # HTTP (serving/http.py) on the same engine; 0 picks a free port
+    health_port: int | None = None  # plaintext gRPC health + HTTP /healthz (serving/health_port.py)
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
@@ -84,6 +96,10 @@ class ServerConfig:
             raise ConfigError("--batch-timeout-ms must be >= 0")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be 0..65535 (got {self.port})")
+        for name in ("http_port", "health_port"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 65536:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0..65535 (got {value})")
 
 
 class _NoContext:
@@ -135,6 +151,8 @@ class InferenceServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         self.port: int | None = None
         self.metrics_port: int | None = None
+        self.listeners: list[Listener] = []
+        self._health_port = None
         self._stopped = threading.Event()
         self.add_service(pb_grpc.add_TranslateServiceServicer_to_server,
                          TranslateServicer(self.engine, self.observer), service_names=[SERVICE_NAME])
@@ -142,6 +160,7 @@ class InferenceServer:
         # reflection cannot see (scripts/gen_protos.py), so it lists no service names.
         self.add_service(kserve_pb_grpc.add_GRPCInferenceServiceServicer_to_server,
                          KServeServicer(self.engine, self.is_serving, self.observer), open_methods=KSERVE_OPEN_METHODS)
+        self._add_http_ports()
 
     def add_service(self, add_to_server: Callable[[object, grpc.Server], None], servicer: object, *,
                     service_names: Sequence[str] = (), open_methods: Sequence[str] = ()) -> None:
@@ -157,6 +176,55 @@ class InferenceServer:
         self._service_names += list(service_names)
         if self.auth is not None and open_methods:
             self.auth.open_prefixes = self.auth.open_prefixes + tuple(open_methods)
+
+    def add_listener(self, name: str, start: Callable[[], int | None], stop: Callable[[float], None]) -> None:
+        """Run another server beside gRPC (e.g. HTTP in its own thread) with this server's lifetime.
+
+        ``start()`` is called by :meth:`start` once gRPC listens, before health turns SERVING, and
+        returns the port it bound (``listener_ports[name]``); ``stop(grace)`` is called by
+        :meth:`drain` after health turned NOT_SERVING, while gRPC gives its own calls ``grace`` seconds.
+        """
+        if self.port is not None:
+            raise RuntimeError("add_listener must be called before start()")
+        self.listeners.append(Listener(name, start, stop))
+
+    @property
+    def listener_ports(self) -> dict[str, int | None]:
+        """``{listener name: bound port}`` of the listeners added with :meth:`add_listener`."""
+        return {lst.name: lst.port for lst in self.listeners}
+
+    @property
+    def http_port(self) -> int | None:
+        """The bound ``--http-port`` (None when off)."""
+        return self.listener_ports.get("http")
+
+    @property
+    def health_port(self) -> int | None:
+        """The bound ``--health-port`` (None when off)."""
+        return self._health_port.port if self._health_port is not None else None
+
+    def _add_http_ports(self) -> None:
+        """``--http-port`` (a listener) and ``--health-port``; their modules load only when asked for."""
+        c = self.config
+        if c.http_port is not None:
+            from serving.http import HttpApi, HttpServer
+
+            api = HttpApi(self.engine, self.is_serving, self.observer, auth=self.auth, workers=c.rpc_threads)
+            http = HttpServer(api.app, tls_cert=c.tls_cert, tls_key=c.tls_key, tls_client_ca=c.tls_client_ca,
+                              on_stop=api.close, name="--http-port")
+            self.add_listener("http", lambda: http.start(c.host, c.http_port), http.stop)
+        if c.health_port is not None:
+            from serving.health_port import HealthPort
+
+            self._health_port = HealthPort(self._serve_health, self.is_serving)
+
+    def _serve_health(self, address: str) -> Callable[[], None]:
+        """Serve this server's grpc.health.v1 servicer (shared: same statuses) on ``address``; returns stop()."""
+        server = grpc.server(ThreadPoolExecutor(2, thread_name_prefix="health-port"))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        server.add_insecure_port(address)
+        server.start()
+        return lambda: server.stop(0).wait()
 
     def is_serving(self, service: str = "") -> bool:
         """True while grpc.health.v1 reports SERVING for ``service`` (``""``: the whole server; else a model)."""
@@ -195,6 +263,14 @@ class InferenceServer:
             self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.host)
         if self.config.reload == "poll":
             self.repository.start_polling(self.config.reload_interval)
+        try:
+            for lst in self.listeners:
+                lst.port = lst.start()
+            if self._health_port is not None:
+                self._health_port.start(self.config.host, self.config.health_port)
+        except BaseException:
+            self.drain(0)  # a port that cannot be bound: nothing may be left listening or running
+            raise
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         records = self.repository.records()
         log.info("serving %d model(s) (%d ready) on %s:%d%s", len(records), sum(r.state == "READY" for r in records),
@@ -210,10 +286,18 @@ class InferenceServer:
         self.health.enter_graceful_shutdown()  # every service reports NOT_SERVING from now on
         if self.config.drain_delay > 0:
             time.sleep(self.config.drain_delay)
-        self.grpc_server.stop(grace).wait()
+        stopped = self.grpc_server.stop(grace)
+        stoppers = [threading.Thread(target=lst.stop, args=(grace,), name=f"stop-{lst.name}") for lst in self.listeners]
+        for t in stoppers:  # concurrently with gRPC's grace period
+            t.start()
+        for t in stoppers:
+            t.join()
+        stopped.wait()
         self.batcher.close(wait=True)
         self.repository.close()
         self.metrics.stop_http()
+        if self._health_port is not None:
+            self._health_port.stop()  # last: probes see NOT_SERVING until the end
         self._stopped.set()
         log.info("stopped")
 

@@ -404,6 +404,26 @@ def plan_batch(input_spec: str | os.PathLike, out_dir: str | os.PathLike, *, fmt
     return BatchPlan(jobs, {j: (False if overwrite else j.finished()) for j in jobs})
 
 
+def output_target(job: Job, has_alpha: bool) -> tuple[Any, str]:
+    """Where and in which format a result goes: ``job.out``, or its PNG fallback when alpha must be kept.
+
+    ``job`` is a :class:`Job` (or anything with its ``out``, ``fmt`` and ``alpha_out``, such as the
+    URI rows of the Ray engine).
+    """
+    if has_alpha and job.alpha_out is not None:
+        return job.alpha_out, "png"  # JPEG cannot store alpha: keep it, in a PNG
+    return job.out, job.fmt
+
+
+def write_result(img, job: Job) -> None:
+    """Encode a translated ``translate.images.Image`` and write it atomically where ``job`` says."""
+    from translate.images import write_image
+
+    target, f = output_target(job, img.alpha is not None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_image(img, target, fmt=f)
+
+
 def run_plan(plan: BatchPlan, processor: Processor, *, fail_fast: bool = False, jobs: int = 2,
              progress: bool | None = None) -> BatchResult:
     """Run the unfinished jobs of ``plan`` through ``processor`` and write their results atomically.
@@ -413,19 +433,12 @@ def run_plan(plan: BatchPlan, processor: Processor, *, fail_fast: bool = False, 
     """
     from tqdm import tqdm
 
-    from translate.images import read_image, write_image
+    from translate.images import read_image
 
     todo = plan.todo
 
     def alpha_result_exists(job: Job) -> bool:  # only for jobs whose alpha fallback file exists
         return plan.state[job] is None and read_image(job.src).alpha is not None
-
-    def write(img, job: Job) -> None:
-        target, f = job.out, job.fmt
-        if img.alpha is not None and job.alpha_out is not None:
-            target, f = job.alpha_out, "png"  # JPEG cannot store alpha: keep it, in a PNG
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(img, target, fmt=f)
 
     start = time.perf_counter()
     # tqdm shows images/s and the ETA; the failure count rides along so a bad run shows early
@@ -440,7 +453,7 @@ def run_plan(plan: BatchPlan, processor: Processor, *, fail_fast: bool = False, 
         bar.update(1)
 
     try:
-        result = run_pipeline(todo, processor, write, jobs_n=jobs, fail_fast=fail_fast, on_outcome=tick,
+        result = run_pipeline(todo, processor, write_result, jobs_n=jobs, fail_fast=fail_fast, on_outcome=tick,
                               skip_if=alpha_result_exists)
     finally:
         bar.close()

@@ -72,6 +72,14 @@ def docs_server(docs_workspace):
 
 
 @pytest.fixture(scope="session")
+def docs_http_server(docs_workspace):
+    """A real server over the workspace's MODELS/ with ``--http-port`` (plaintext); yields the HTTP address."""
+    rs = start_server(docs_workspace / "MODELS", http_port=0)
+    yield f"127.0.0.1:{rs.server.http_port}"
+    rs.server.drain(1)
+
+
+@pytest.fixture(scope="session")
 def docs_tls_server(docs_workspace):
     """A real server with TLS and a bearer token, set up with the commands docs/serving.md shows."""
     if shutil.which("openssl") is None:

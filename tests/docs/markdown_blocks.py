@@ -18,7 +18,7 @@ DOCS = ROOT / "docs"
 
 MARK_RE = re.compile(r"^<!--\s*docs-test:\s*([\w-]+)\s*-->$")
 FENCE_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
-MARKS = ("run", "serve", "server", "tls-server")
+MARKS = ("run", "serve", "server", "tls-server", "http-server")
 LANGUAGES = ("bash", "python", "yaml", "text", "console")
 
 

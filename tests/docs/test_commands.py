@@ -26,9 +26,12 @@ EXTERNAL = {
     "curl": "HTTP client (Prometheus metrics)",
     "docker": "Triton Inference Server's container",
     "grpcurl": "gRPC client (reflection)",
+    "kubectl": "Kubernetes' CLI (the manifests under serving/deploy and training/deploy)",
     "mkdir": "coreutils",
     "openssl": "test certificates",
     "pip": "installing extras",
+    "ray": "Ray's own CLI (starting a cluster for translate run --engine ray)",
+    "sbatch": "SLURM's job submission (training/deploy/slurm)",
     "source": "activating .venv",
     "tensorboard": "watching a run",
 }
@@ -141,6 +144,9 @@ def test_blocks_have_known_tags_and_marks():
             assert block.lang in ("bash", "python"), f"{block.where}: only bash and python blocks can run"
         if block.mark in ("server", "tls-server"):
             assert block.lang == "python", f"{block.where}: `{block.mark}` applies to python blocks"
+        if block.mark == "http-server":  # python blocks run; bash blocks hold curl lines, run by test_curl_blocks.py
+            assert block.lang == "python" or (block.lang == "bash" and all(
+                line.startswith("curl ") for line in shell_lines(block))), f"{block.where}: python or curl lines only"
 
 
 def test_there_are_commands_to_check():

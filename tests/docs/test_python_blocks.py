@@ -1,7 +1,8 @@
 """Every ``python`` block of the README and the docs runs, in the workspace of conftest.py.
 
 Blocks marked ``<!-- docs-test: server -->`` or ``tls-server`` run against a real server, whose
-port replaces the 50051 of the ``127.0.0.1:50051`` / ``localhost:50051`` the page shows. README blocks
+port replaces the 50051 of the ``127.0.0.1:50051`` / ``localhost:50051`` the page shows; ``http-server``
+blocks run against a server with ``--http-port``, whose port replaces the 8080 they show. README blocks
 marked ``run`` belong to the quickstart and run there (test_quickstart.py), in order.
 """
 
@@ -15,6 +16,7 @@ from markdown_blocks import all_blocks
 
 PY_BLOCKS = [b for b in all_blocks() if b.lang == "python" and b.mark != "run"]
 SHOWN_ADDRESSES = ("127.0.0.1:50051", "localhost:50051")
+SHOWN_HTTP = ("127.0.0.1:8080", "localhost:8080")  # `http-server` blocks: the HTTP port of `--http-port 8080`
 
 
 @pytest.mark.parametrize("block", PY_BLOCKS, ids=[b.where for b in PY_BLOCKS])
@@ -27,6 +29,11 @@ def test_python_block_runs(block, request, monkeypatch):
         port = address.rsplit(":", 1)[1]
         for shown in SHOWN_ADDRESSES:  # both names reach the loopback server; the TLS certificate covers both
             code = code.replace(shown, shown.replace(":50051", f":{port}"))
+    if block.mark == "http-server":
+        port = request.getfixturevalue("docs_http_server").rsplit(":", 1)[1]
+        assert any(a in code for a in SHOWN_HTTP), f"{block.where}: an http-server block must call 127.0.0.1:8080"
+        for shown in SHOWN_HTTP:
+            code = code.replace(shown, shown.replace(":8080", f":{port}"))
     monkeypatch.chdir(workspace)
     # Compiled under the page's path with the page's line numbers, so a traceback points into the page;
     # run as a registered module, as a user's script would be (dataclasses look their module up).

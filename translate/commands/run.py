@@ -14,6 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+_STOPPED = ("stopped: every output written so far is complete (atomic writes); run the same command again "
+            "to continue where it stopped")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``translate run`` (no torch, ONNX Runtime or grpc at parser time: they wait for :func:`main`)."""
@@ -45,12 +48,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="tiles per model call (default 4)")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="J",
                    help="threads that decode and encode while the model runs; with --server also the "
-                        "number of requests in flight (default 2)")
+                        "number of requests in flight (default 2); --engine ray sizes its own read and write tasks")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="local inference device (default auto: CUDA when a GPU is present)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown on terminals)")
+    ray = p.add_argument_group("on a Ray cluster (--engine ray; needs the extra: pip install 'translate[ray]')")
+    ray.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="local: threads in this process (default); ray: Ray Data reads, an actor pool runs the "
+                          "model and tasks write, on a local or remote Ray cluster; INPUT and OUTPUT may then also "
+                          "be object-store URIs (s3://, gs://, ...)")
+    ray.add_argument("--address", metavar="ADDR",
+                     help="Ray cluster to join (host:port, ray://host:10001, auto; default: RAY_ADDRESS, else a new "
+                          "local cluster)")
+    ray.add_argument("--ray-actors", type=int, metavar="N",
+                     help="model actors (default: the cluster's CPUs minus a quarter kept for reading and writing; "
+                          "one per GPU with --device cuda)")
+    ray.add_argument("--ray-actor-cpus", type=int, metavar="C",
+                     help="CPUs each model actor reserves and the threads its runtime uses (default 1)")
 
 
 def _check_usage(args: argparse.Namespace) -> None:
@@ -71,6 +87,12 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise ConfigError("--batch-size and --jobs must be >= 1")
     if args.server is not None and args.device != "auto":
         raise ConfigError("--device applies to local models; the server picks its own device")
+    ray_flags = [f for f, v in (("--address", args.address), ("--ray-actors", args.ray_actors),
+                                ("--ray-actor-cpus", args.ray_actor_cpus)) if v is not None]
+    if args.engine != "ray" and ray_flags:
+        raise ConfigError(f"{', '.join(ray_flags)} only apply with --engine ray")
+    if args.engine == "ray" and args.server is not None:
+        raise ConfigError("--engine ray runs the model on the Ray cluster; it cannot be combined with --server")
     if args.server is None and not Path(args.model).exists():
         raise ConfigError(f"model {args.model!r} not found; give an .onnx file or a checkpoint "
                           "(or a model name together with --server ADDR)")
@@ -81,6 +103,12 @@ def main(args: argparse.Namespace) -> int:
     from translate.batch import BatchResult, plan_batch, run_plan
 
     _check_usage(args)
+    if args.engine == "ray":
+        try:
+            return _report(_run_on_ray(args))
+        except KeyboardInterrupt:
+            print(_STOPPED, file=sys.stderr)
+            raise
     # Inputs first: a typo in -i is reported at once, and a finished batch needs no model at all.
     plan = plan_batch(args.input, args.output, fmt=args.format, recursive=args.recursive, overwrite=args.overwrite)
     if not plan.todo:
@@ -102,11 +130,34 @@ def main(args: argparse.Namespace) -> int:
         result = run_plan(plan, processor, fail_fast=args.fail_fast, jobs=args.jobs,
                           progress=False if args.no_progress else None)
     except KeyboardInterrupt:
-        print("stopped: every output written so far is complete (atomic writes); run the same command again "
-              "to continue where it stopped", file=sys.stderr)
+        print(_STOPPED, file=sys.stderr)
         raise
     finally:
         processor.close()
+    return _report(result)
+
+
+def _run_on_ray(args: argparse.Namespace):
+    """``--engine ray``: the same plan and outputs, computed on a Ray cluster (:mod:`translate.batch_ray`)."""
+    from translate.batch import BatchResult
+    from translate.batch_ray import RayOptions, plan_rows, require_ray, run_rows
+
+    require_ray()  # before any listing: a missing extra is the first thing to hear about
+    rows, finished = plan_rows(args.input, args.output, fmt=args.format, recursive=args.recursive,
+                               overwrite=args.overwrite)
+    if not rows:
+        return BatchResult(skipped=finished)
+    options = RayOptions(address=args.address, actors=args.ray_actors,
+                         actor_cpus=1 if args.ray_actor_cpus is None else args.ray_actor_cpus)
+    result = run_rows(rows, args.model, direction=args.direction, device=args.device, tile=args.tile,
+                      overlap=args.tile_overlap, batch_size=args.batch_size, fail_fast=args.fail_fast,
+                      progress=False if args.no_progress else None, options=options)
+    result.skipped += finished
+    return result
+
+
+def _report(result) -> int:
+    """Print one FAILED line per failure and the summary line; returns the exit code."""
     for failure in result.failed:
         print(f"FAILED {failure.path}: {failure.reason}")
     print(result.summary())
