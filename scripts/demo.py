@@ -9,8 +9,8 @@ the README shows (each is printed before it runs), so the demo exercises what us
    edge/photo folders for the held-out photos (and for centred crops of the training photos);
    ``translate data combine`` turns the held-out pairs into the validation set;
    ``translate data check`` checks the set;
-3. ``translate train pix2pix`` for a fixed time budget (the demo sends SIGTERM when it is spent;
-   the trainer finishes its step, saves and exits 0);
+3. ``translate train pix2pix --max-minutes`` for a fixed time budget (the trainer finishes its
+   step when it is spent, saves and exits 0);
 4. ``translate export ... --repo demo-output/models --name edges2photo`` (verified against PyTorch);
 5. ``translate serve --port 0`` on loopback, waiting for grpc.health.v1 SERVING;
 6. ``translate run --server ... --model edges2photo`` on the held-out (and seen) edge maps;
@@ -135,22 +135,20 @@ def fresh_output(out: Path) -> None:
 
 # --- training with a time budget ---------------------------------------------------------------
 
-def train_with_budget(args: list[str], budget_s: float, grace_s: float = 300) -> bool:
-    """Run ``translate train ...``; after ``budget_s`` send SIGTERM (the trainer saves and exits 0).
+def train_with_budget(args: list[str], budget_s: float, max_steps: int, grace_s: float = 300) -> bool:
+    """Run ``translate train ... --max-minutes`` (the trainer stops at a step boundary, saves, exits 0).
 
-    Returns True when the budget stopped training (False when it reached its step limit first).
+    Returns True when the budget stopped training (False when it reached ``max_steps`` first).
+    SIGTERM, then a kill, only if the trainer outlives its budget by ``grace_s`` (a hang).
     """
-    cmd = translate_command() + args
+    cmd = translate_command() + args + ["--max-minutes", f"{budget_s / 60:.4g}"]
     show(cmd)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(THREADS["n"]))
-    stopped = False
     try:
         try:
-            proc.wait(timeout=budget_s)
+            proc.wait(timeout=budget_s + grace_s)
         except subprocess.TimeoutExpired:
-            print(f"\n[demo] training budget of {budget_s:.0f} s spent: sending SIGTERM "
-                  "(the trainer finishes its step, saves a checkpoint and exits)", flush=True)
-            stopped = True
+            print(f"\n[demo] training ran {grace_s:.0f} s past its budget: sending SIGTERM", flush=True)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=grace_s)
     finally:
@@ -159,7 +157,12 @@ def train_with_budget(args: list[str], budget_s: float, grace_s: float = 300) ->
             proc.wait()
     if proc.returncode != 0:
         raise DemoError(f"`translate train` exited with code {proc.returncode} (see its messages above)")
-    return stopped
+    return checkpoint_step(newest_checkpoint(Path(args[args.index("--out") + 1]))) < max_steps
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a ``step_XXXXXXXX.pt`` file."""
+    return int(path.stem.split("_")[-1])
 
 
 def newest_checkpoint(run_dir: Path) -> Path:
@@ -385,10 +388,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--set", f"netD_kwargs.ndf={args.ndf}", "--set", "netD_kwargs.n_layers=3", "--set", "batch_size=4",
                 "--set", f"load_size={args.size + args.size // 16}", "--set", f"crop_size={args.size}",
                 "--set", "log_every=25", "--set", "sample_every=250", "--set", "ckpt_every=500",
-            ], budget_s=args.train_seconds)
+            ], budget_s=args.train_seconds, max_steps=args.max_steps)
             ckpt = newest_checkpoint(run_dir)
             summary["training"] = {"checkpoint": str(ckpt.relative_to(out)), "stopped_by_budget": stopped,
-                                   "steps": int(ckpt.stem.split("_")[-1])}
+                                   "steps": checkpoint_step(ckpt)}
 
         with stages.stage("export", "ONNX into a model repository, verified against PyTorch"):
             verify_image = sorted((data / "heldout" / "A").glob("*.png"))[0]

@@ -2,8 +2,10 @@
 
 Modules, from the wire inwards:
 
-- ``server``     builds everything, ``InferenceServer.add_service`` plugs in more protocols
+- ``server``     builds everything on ``grpc.aio``; ``add_service`` plugs in more protocols, ``add_listener`` more ports
+- ``tls``        TLS files loaded and matched at start-up (which file is wrong, and why)
 - ``auth``       bearer-token interceptor (health and reflection stay open)
+- ``streams``    open streams bounded per server and per client; idle streams closed
 - ``servicer``   translate.v1 adapter: protobuf <-> engine calls
 - ``wire``       translate.v1 enums (image formats, tiling modes, model states) <-> names
 - ``kserve``     Open Inference Protocol (KServe v2, ``inference.GRPCInferenceService``) adapter, same port

@@ -5,6 +5,9 @@ constant time (``hmac.compare_digest`` against every token, no early exit), and 
 Health checks and reflection stay open so load balancers and ``grpcurl list`` work without a
 secret; every other method (inference, model listing) needs a valid token, else UNAUTHENTICATED.
 Use it together with TLS: a bearer token on a plaintext connection can be read on the wire.
+
+The interceptor is a ``grpc.aio`` one (the server runs on asyncio); :meth:`TokenAuthInterceptor.authorized`
+is plain and synchronous, so other transports can check the same header with it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import grpc
 
+from serving.observe import clip
 from translate.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -43,7 +47,7 @@ def load_tokens(path: str | Path) -> list[str]:
     return tokens
 
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     """Reject calls without a valid bearer token, except the open health/reflection methods."""
 
     def __init__(self, tokens: Iterable[str], open_prefixes: tuple[str, ...] = OPEN_PREFIXES) -> None:
@@ -68,31 +72,29 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             ok |= hmac.compare_digest(candidate, token)
         return ok and scheme.lower() == "bearer"
 
-    def intercept_service(self, continuation, handler_call_details):
-        """grpc.ServerInterceptor hook: pass through or answer UNAUTHENTICATED."""
+    async def intercept_service(self, continuation, handler_call_details):
+        """grpc.aio.ServerInterceptor hook: pass through or answer UNAUTHENTICATED."""
         method = handler_call_details.method
         if method.startswith(self.open_prefixes):
-            return continuation(handler_call_details)
+            return await continuation(handler_call_details)
         header = None
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization":
                 header = value
-        if self.authorized(header):
-            return continuation(handler_call_details)
-        handler = continuation(handler_call_details)
-        if handler is None:  # unknown method: let grpc answer UNIMPLEMENTED
-            return None
+        handler = await continuation(handler_call_details)
+        if handler is None or self.authorized(header):  # unknown method: let grpc answer UNIMPLEMENTED
+            return handler
         message = ("missing bearer token: send metadata 'authorization: Bearer <token>'" if header is None
                    else "invalid bearer token")
-        log.info("rejected %s: %s", method, message)
+        log.info("rejected %s: %s", clip(method), message)
         return _deny(handler, message)
 
 
 def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
     """A handler of the same streaming kind as ``handler`` that aborts with UNAUTHENTICATED."""
 
-    def abort(_request, context):
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+    async def abort(_request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     kwargs = {"request_deserializer": None, "response_serializer": None}
     if handler.request_streaming and handler.response_streaming:

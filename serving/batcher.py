@@ -8,6 +8,11 @@ worker is free, so under load batches grow by themselves while an idle server ad
 ``batch_timeout`` of latency. ONNX Runtime releases the GIL, so the compute pool runs in parallel
 with the gRPC threads that decode and encode images.
 
+Memory: a batch holds at most ``max_batch`` samples *and* at most ``max_batch_pixels`` input
+pixels (each request says how many it brings), because activation memory grows with pixels, not
+with the number of images: eight 2048x2048 images in one call need eight times the memory of one.
+A single request over the pixel budget still runs, alone.
+
 Back-pressure: at most ``max_queue`` requests wait per model (more -> :class:`QueueFullError`).
 Requests whose deadline passed are dropped before compute (:class:`DeadlineExpiredError`), and a
 cancelled request leaves the queue at once, freeing its slot.
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 RunFn = Callable[..., np.ndarray]  # fn(*inputs [N, ...]) -> output [N, ...]
 
+DEADLINE_SKEW = 0.25  # seconds: how much earlier than ours a client's deadline may fire (transit, start-up)
+
 
 @dataclass(eq=False)
 class _Item:
@@ -46,6 +53,7 @@ class _Item:
     n: int
     max_batch: int
     deadline: float | None
+    pixels: int = 0
     enqueued: float = field(default_factory=time.monotonic)
     future: Future = field(default_factory=Future)
     state: str = "queued"  # queued -> running -> done | cancelled | expired
@@ -76,13 +84,17 @@ class DynamicBatcher:
         max_queue: most requests waiting per model name.
         workers: compute threads (1 is right on a CPU where ONNX Runtime already uses every core).
         metrics: optional :class:`serving.metrics.ServerMetrics`.
+        max_batch_pixels: most input pixels of one batch (None: no pixel bound).
     """
 
     def __init__(self, *, max_batch: int = 8, batch_timeout: float = 0.002, max_queue: int = 64,
-                 workers: int = 1, metrics=None) -> None:
+                 workers: int = 1, metrics=None, max_batch_pixels: int | None = None) -> None:
         if max_batch < 1 or max_queue < 1 or workers < 1 or batch_timeout < 0:
             raise ValueError("max_batch, max_queue and workers must be >= 1 and batch_timeout >= 0")
+        if max_batch_pixels is not None and max_batch_pixels < 1:
+            raise ValueError("max_batch_pixels must be >= 1 or None")
         self.max_batch = max_batch
+        self.max_batch_pixels = max_batch_pixels
         self.batch_timeout = batch_timeout
         self.max_queue = max_queue
         self.metrics = metrics
@@ -98,12 +110,16 @@ class DynamicBatcher:
 
     # -- public API --
     def submit(self, key: Hashable, model: str, run: RunFn, inputs: tuple[np.ndarray, ...], *,
-               deadline: float | None = None, max_batch: int | None = None) -> Ticket:
-        """Queue ``inputs`` (each [n, ...], same n) for ``run``; ``deadline`` is a time.monotonic() value."""
+               deadline: float | None = None, max_batch: int | None = None, pixels: int = 0) -> Ticket:
+        """Queue ``inputs`` (each [n, ...], same n) for ``run``; ``deadline`` is a time.monotonic() value.
+
+        ``pixels``: the input pixels this request brings (all n samples), for the per-batch budget.
+        """
         n = int(inputs[0].shape[0])
         if any(int(x.shape[0]) != n for x in inputs):
             raise ValueError("all inputs of one request need the same batch dimension")
-        item = _Item(key, model, run, inputs, n, min(max_batch or self.max_batch, self.max_batch), deadline)
+        item = _Item(key, model, run, inputs, n, min(max_batch or self.max_batch, self.max_batch), deadline,
+                     max(0, int(pixels)))
         with self._cond:
             if self._closed:
                 raise ShuttingDownError("the server is shutting down; retry on another replica")
@@ -150,9 +166,11 @@ class DynamicBatcher:
             if item.state != "queued":
                 return False
             self._unqueue(item)
-            # gRPC cancels a call when its deadline passes, racing the scheduler's own expiry at the
-            # same instant: a cancel at or after the deadline is that expiry, and counted as one.
-            expired = item.deadline is not None and item.deadline <= time.monotonic()
+            # A call whose deadline passed is cancelled by gRPC, racing the scheduler's own expiry.
+            # The client's clock started before ours (we start when the request arrives), so its
+            # cancel reaches us a little BEFORE our copy of the deadline: a cancel within
+            # DEADLINE_SKEW of the deadline is that expiry, and counted as one.
+            expired = item.deadline is not None and item.deadline - time.monotonic() <= DEADLINE_SKEW
             item.state = "expired" if expired else "cancelled"
             self.expired += expired
             self._cond.notify_all()
@@ -173,9 +191,11 @@ class DynamicBatcher:
     def _pick(self, now: float) -> list[_Item] | None:
         """Pop the ready batch whose oldest request waited longest (caller holds the lock)."""
         best = None
+        budget = self.max_batch_pixels
         for key, q in self._queues.items():
             head = q[0]
-            full = sum(it.n for it in q) >= head.max_batch
+            full = sum(it.n for it in q) >= head.max_batch or (
+                budget is not None and sum(it.pixels for it in q) >= budget)
             if full or self._closed or now - head.enqueued >= self.batch_timeout:
                 if best is None or head.enqueued < self._queues[best][0].enqueued:
                     best = key
@@ -183,9 +203,10 @@ class DynamicBatcher:
             return None
         q = self._queues[best]
         batch = [q.popleft()]
-        total = batch[0].n
-        while q and total + q[0].n <= batch[0].max_batch:
+        total, pixels = batch[0].n, batch[0].pixels
+        while q and total + q[0].n <= batch[0].max_batch and (budget is None or pixels + q[0].pixels <= budget):
             total += q[0].n
+            pixels += q[0].pixels
             batch.append(q.popleft())
         if not q:
             del self._queues[best]

@@ -14,6 +14,9 @@ HELP = "serve a model repository over gRPC (and HTTP with --http-port)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``translate serve``; defaults are safe (loopback only, every limit on)."""
     p.add_argument("--models", required=True, help="model repository: MODELS/<name>/<version>/model.onnx")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="start even if the repository holds no model yet (hot reload picks them up later); "
+                        "without it an empty or wrongly laid out folder is an error")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=50051, help="gRPC port (default 50051; 0 picks a free one)")
     p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
@@ -34,6 +37,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="requests waiting per model before RESOURCE_EXHAUSTED (default 64)")
     p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
                    help="largest decoded image, width*height (default 16777216)")
+    p.add_argument("--tile-above-pixels", type=int, default=2048 * 2048,
+                   help="pixel budget of one piece: images above it are tiled, and no whole image or tile over it "
+                        "runs, whatever tiling the client asks (default 4194304)")
+    p.add_argument("--tile-size", type=int, default=512,
+                   help="side of the server's tiles in input pixels (default 512)")
+    p.add_argument("--max-batch-pixels", type=int, default=2048 * 2048,
+                   help="most input pixels of one ONNX Runtime call, whatever the image count (default 4194304)")
+    p.add_argument("--max-streams", type=int, default=1000,
+                   help="open streams (TranslateStream, ModelStreamInfer, health Watch) on the server (default 1000)")
+    p.add_argument("--max-streams-per-client", type=int, default=100,
+                   help="open streams of one client: its bearer token, or its address without tokens (default 100)")
+    p.add_argument("--stream-idle-timeout", type=float, default=300.0,
+                   help="close a stream that sent nothing for this many seconds with nothing in flight "
+                        "(default 300; 0 = never)")
     p.add_argument("--max-message-mb", type=int, default=64, help="gRPC message size limit both ways (default 64)")
     p.add_argument("--intra-op-threads", type=int, default=None, help="ONNX Runtime threads per call (default: all)")
     p.add_argument("--compute-workers", type=int, default=1,
@@ -72,7 +89,10 @@ def main(args: argparse.Namespace) -> int:
         max_image_pixels=args.max_image_pixels, max_message_mb=args.max_message_mb,
         intra_op_threads=args.intra_op_threads, reload=args.reload, reload_interval=args.reload_interval,
         compute_workers=args.compute_workers, grace=args.grace,
-        drain_delay=args.drain_delay)
+        drain_delay=args.drain_delay, tile_above_pixels=args.tile_above_pixels, tile_size=args.tile_size,
+        max_batch_pixels=args.max_batch_pixels, max_streams=args.max_streams,
+        max_streams_per_client=args.max_streams_per_client, stream_idle_timeout=args.stream_idle_timeout,
+        allow_empty=args.allow_empty)
     server = InferenceServer(config)
     port = server.start()
 
@@ -87,6 +107,7 @@ def main(args: argparse.Namespace) -> int:
              "auth": bool(args.auth_tokens), "metrics_port": server.metrics_port, "http_port": server.http_port,
              "health_port": server.health_port,
              "models": [r.name for r in server.repository.records()]}
+    ready.update({f"{name}_port": p for name, p in server.listener_ports.items()})  # other listeners added later
     print(json.dumps(ready), flush=True)
     # The main thread only waits: signal handlers run here, the draining happens here too.
     while not stop_requested:

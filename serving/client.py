@@ -52,7 +52,11 @@ class MessageTooLargeError(ServerError, ImageTooLargeError):
 
 
 class ServerBusyError(ServerError):
-    """RESOURCE_EXHAUSTED: the model's queue is full; back off and retry."""
+    """RESOURCE_EXHAUSTED: the model's queue is full, or too many streams are open; back off and retry."""
+
+
+class OverBudgetError(ServerError, ImageTooLargeError):
+    """RESOURCE_EXHAUSTED: an image (or tile) is over the server's pixel budget; let it tile, or send less."""
 
 
 class UnknownModelError(ServerError, ModelError):
@@ -84,8 +88,12 @@ _BY_CODE = {
 def error_from_status(code: grpc.StatusCode, details: str, request_id: str = "") -> ServerError:
     """The domain error for a status code and message."""
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        cls = MessageTooLargeError if ("message" in details.lower() and "larger" in details.lower()
-                                       or "message limit" in details) else ServerBusyError
+        if "pixel budget" in details:
+            cls = OverBudgetError
+        elif "message" in details.lower() and "larger" in details.lower() or "message limit" in details:
+            cls = MessageTooLargeError
+        else:
+            cls = ServerBusyError
     else:
         cls = _BY_CODE.get(code, ServerError)
     return cls(f"{code.name}: {details}", code, request_id)
@@ -132,6 +140,7 @@ class ModelSummary:
     family: str
     task: str
     error: str = ""
+    class_names: list[str] = field(default_factory=list)  # class-conditional generators: name of label i
 
 
 @dataclass
@@ -261,8 +270,13 @@ class TranslateClient:
 
     def generate(self, model: str, *, seeds: Iterable[int] | None = None, count: int | None = None,
                  first_seed: int = 0, latents=None, truncation: float | None = None, label: int | None = None,
-                 version: int = 0, output_format: str = "png", timeout: float | None = None) -> list[GeneratedImage]:
-        """Sample from a generator: ``seeds``, or ``count`` seeds from ``first_seed``, or ``latents`` [N, nz]."""
+                 class_name: str | None = None, version: int = 0, output_format: str = "png",
+                 timeout: float | None = None) -> list[GeneratedImage]:
+        """Sample from a generator: ``seeds``, or ``count`` seeds from ``first_seed``, or ``latents`` [N, nz].
+
+        Class-conditional generators take ``label`` (a class number) or ``class_name`` (one of
+        ``get_model(...).class_names``, exactly).
+        """
         req = pb.GenerateRequest(model=model, version=version, output_format=wire.format_enum(output_format))
         given = [x is not None for x in (seeds, count, latents)]
         if sum(given) != 1:
@@ -277,22 +291,25 @@ class TranslateClient:
             req.truncation = truncation
         if label is not None:
             req.label = label
+        if class_name is not None:
+            req.class_name = class_name
         resp = self._call(self._stub.Generate, req, timeout)
         return [GeneratedImage(g.image, g.seed if g.HasField("seed") else None) for g in resp.images]
 
     def list_models(self, timeout: float | None = None) -> list[ModelSummary]:
         """Every model on the server with its state."""
         resp = self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)
-        return [ModelSummary(m.name, m.version, wire.STATE_NAMES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error)
-                for m in resp.models]
+        return [ModelSummary(m.name, m.version, wire.STATE_NAMES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error,
+                             list(m.class_names)) for m in resp.models]
 
     def get_model(self, name: str, version: int = 0, timeout: float | None = None) -> ModelDetails:
         """Metadata, versions and limits of one model."""
         m = self._call(self._stub.GetModel, pb.GetModelRequest(name=name, version=version), timeout)
         limits = {f.name: getattr(m.limits, f.name) for f in m.limits.DESCRIPTOR.fields}
         return ModelDetails(m.name, m.version, wire.STATE_NAMES.get(m.state, "UNSPECIFIED"), m.family, m.task, m.error,
-                            list(m.available_versions), m.in_channels, m.out_channels, m.pad_multiple, m.scale,
-                            m.latent_size, m.num_classes, m.image_size, m.direction, dict(m.metadata), limits)
+                            list(m.class_names), list(m.available_versions), m.in_channels, m.out_channels,
+                            m.pad_multiple, m.scale, m.latent_size, m.num_classes, m.image_size, m.direction,
+                            dict(m.metadata), limits)
 
     def health(self, service: str = "", timeout: float | None = 5.0) -> str:
         """grpc.health.v1 status of the server ("") or of one model: SERVING, NOT_SERVING, SERVICE_UNKNOWN."""

@@ -30,14 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from serving.batcher import DynamicBatcher, Ticket
-from serving.errors import CancelledError, InvalidRequestError, ResultTooLargeError
-from serving.repository import ModelRepository, ModelVersion
+from serving.errors import CancelledError, InvalidRequestError, PixelBudgetError, ResultTooLargeError
+from serving.repository import ModelRepository, ModelVersion, clip_name
 from serving.v2 import datatype_of, static_batch
 from translate import images
 from translate.commands.generate import contact_grid
 from translate.errors import ConfigError
 from translate.latents import seed_latents
 from translate.modelinfo import ModelInfo
+from translate.seeds import MAX_SEED
 
 OUTPUT_FORMATS = ("PNG", "JPEG", "WEBP")  # what the server encodes answers in (the image formats its protocols name)
 TILING_MODES = ("auto", "always", "never")
@@ -49,16 +50,24 @@ _INTS = (np.dtype(np.int64), np.dtype(np.int32))
 
 @dataclass
 class Limits:
-    """Request limits (all enforced before any compute is spent)."""
+    """Request limits (all enforced before any compute is spent).
+
+    Memory is bounded in pixels, because an image network's activations grow with the pixels it
+    sees (a ResNet-9 translator at 2048x2048 peaks near 7 GiB): ``tile_above_pixels`` is the
+    most padded input pixels one image may send through the model in one piece (AUTO tiling
+    starts above it; ``never`` above it, or tiles larger than it, are refused), and
+    ``max_batch_pixels`` the most input pixels of one model call, whatever the number of images.
+    """
 
     max_image_pixels: int = 4096 * 4096
     max_message_bytes: int = 64 * 1024 * 1024
     max_batch: int = 8
     max_queue: int = 64
     max_generate_count: int = 64  # also the most samples of one tensor request
-    tile_above_pixels: int = 2048 * 2048  # AUTO tiling threshold
+    tile_above_pixels: int = 2048 * 2048  # AUTO tiling threshold, and the most pixels of one piece
     tile_size: int = 512
     tile_overlap: int = 32
+    max_batch_pixels: int = 2048 * 2048  # the most input pixels of one ONNX Runtime call
 
 
 class Call:
@@ -141,6 +150,16 @@ def check_labels(info: ModelInfo, labels: np.ndarray) -> np.ndarray:
     return info.check_labels(labels, name="labels")
 
 
+def _listing(names: Sequence[str], most: int = 20) -> str:
+    """``names`` for a message, at most ``most`` of them, each clipped."""
+    shown = ", ".join(clip_name(n) for n in names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def _class_names_hint(info: ModelInfo) -> str:
+    return f", or set class_name to one of {_listing(info.class_names)}" if info.class_names else ""
+
+
 def _pixel_image(p: np.ndarray) -> images.Image:
     """uint8 [H, W, C] with C = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) -> Image."""
     c = p.shape[2]
@@ -173,8 +192,24 @@ class InferenceEngine:
         """How long a request waits for others to batch with, in microseconds."""
         return round(self.batcher.batch_timeout * 1e6)
 
+    def sample_pixels(self, mv: ModelVersion, inputs: tuple[np.ndarray, ...]) -> int:
+        """Pixels one sample of ``inputs`` sends through the model (what the per-batch budget counts)."""
+        if mv.info.task == "generate":
+            return max(1, mv.info.image_size) ** 2
+        return int(inputs[0].shape[2]) * int(inputs[0].shape[3])  # [N, C, H, W]
+
     def infer(self, mv: ModelVersion, inputs: tuple[np.ndarray, ...], call: Call, key: Hashable = None) -> np.ndarray:
-        """Run checked model arrays (NCHW image batch, or (z, labels)) through the batcher; output rows in order."""
+        """Run checked model arrays (NCHW image batch, or (z, labels)) through the batcher; output rows in order.
+
+        Rows go in chunks of at most ``max_batch_pixels`` input pixels (at least one row each), so
+        that several large images never share one ONNX Runtime call.
+        """
+        n = int(inputs[0].shape[0])
+        per = self.sample_pixels(mv, inputs)
+        step = max(1, min(n, self.limits.max_batch_pixels // per))
+        if step < n:
+            return np.concatenate([self.infer(mv, tuple(a[i:i + step] for a in inputs), call, key)
+                                   for i in range(0, n, step)])
         if call.cancelled:
             raise CancelledError("the request was cancelled")
         key = (mv.name, mv.version, key if key is not None else tuple(inputs[0].shape[1:]))
@@ -185,7 +220,7 @@ class InferenceEngine:
         else:
             run = mv.backend
         ticket = self.batcher.submit(key, mv.name, run, inputs, deadline=call.deadline,
-                                     max_batch=self.max_batch_for(mv))
+                                     max_batch=self.max_batch_for(mv), pixels=n * per)
         call._track(ticket, True)
         try:
             if call.cancelled:
@@ -222,32 +257,36 @@ class InferenceEngine:
 
     def generate_tensors(self, model: str, version: int = 0, *, seeds: Sequence[int] | None = None,
                          latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
-                         call: Call | None = None) -> GeneratedTensors:
+                         class_name: str | None = None, call: Call | None = None) -> GeneratedTensors:
         """Sample a generator: ``seeds`` (the library's seed -> latent rule) or explicit ``latents`` [N, nz].
 
-        ``label``: the class of every sample, required by class-conditional models only.
+        ``seeds`` may be a ``range`` (a count from a first seed): its length and bounds are checked
+        before a single seed is listed. ``label`` (a class number) or ``class_name`` (one of the
+        model's class names, exactly): the class of every sample, for class-conditional models only.
         """
         call = call or Call()
         with self.repository.lease(model, version) as mv:
             info = mv.info
             if info.task != "generate":
-                raise InvalidRequestError(f"model {model!r} is a {info.task} model; call Translate instead")
+                raise InvalidRequestError(f"model {mv.name!r} is a {info.task} model; call Translate instead")
             if (seeds is None) == (latents is None):
                 raise InvalidRequestError("give either seeds (a list, or count + first_seed) or latents")
             if seeds is not None:
-                self._check_count(len(seeds))  # before a single latent is drawn
+                self._check_count(len(seeds))  # before a single seed is listed or a latent drawn
+                self._check_seeds(seeds)
                 z = seed_latents(list(seeds), info.latent_size, truncation)
             else:
                 z = self._check_latents(mv, np.asarray(latents, np.float32))
             n = z.shape[0]
+            label = self._class_label(mv, label, class_name)
             labels = None
             if info.num_classes > 0:
                 if label is None:
-                    raise InvalidRequestError(f"model {model!r} is class-conditional: set label to 0.."
-                                              f"{info.num_classes - 1} (got {label})")
+                    raise InvalidRequestError(f"model {mv.name!r} is class-conditional: set label to 0.."
+                                              f"{info.num_classes - 1}{_class_names_hint(info)}")
                 labels = check_labels(info, np.full((n,), label, np.int64))
             elif label is not None:
-                raise InvalidRequestError(f"model {model!r} is not class-conditional; leave label unset")
+                raise InvalidRequestError(f"model {mv.name!r} is not class-conditional; leave label unset")
             out = self._generate_rows(mv, z, labels, call)
             return GeneratedTensors(mv.name, mv.version, list(seeds) if seeds is not None else [None] * n, out)
 
@@ -268,7 +307,7 @@ class InferenceEngine:
             self._check_pixels(h, w)
             c_out = info.out_channels + (c in (2, 4))
             self._check_tensor_size(n * h * s * w * s * c_out, f"UINT8 result [{n}, {h * s}, {w * s}, {c_out}]")
-            done = self._translate_images(mv, [_pixel_image(p) for p in arr], call, *self._tiling("auto", h, w))
+            done = self._translate_images(mv, [_pixel_image(p) for p in arr], call, *self._tiling(mv, "auto", h, w))
             return np.stack([_image_pixels(d) for d in done])  # [N, H*s, W*s, C']
         if arr.dtype not in _FLOATS:
             raise InvalidRequestError(f"input {name!r} is {datatype_of(arr.dtype)}; {IMAGE_HINT}")
@@ -276,17 +315,17 @@ class InferenceEngine:
         if c != info.in_channels:
             raise InvalidRequestError(f"input {name!r} has {c} channels in shape {list(arr.shape)} [N, C, H, W]; "
                                       f"model {mv.name!r} takes {info.in_channels} (or send UINT8 pixels [N, H, W, C])")
-        m = info.pad_multiple
-        if h < 1 or w < 1 or h % m or w % m:
+        m, low = info.pad_multiple, info.min_input_size
+        if h < low or w < low or h % m or w % m:
             raise InvalidRequestError(f"input {name!r} is {h}x{w}; model {mv.name!r} needs height and width that are "
-                                      f"positive multiples of {m} (pad the tensor, or send UINT8 pixels and the "
-                                      "server pads and crops)")
+                                      f"multiples of {m} and at least {low} (pad the tensor, or send UINT8 pixels "
+                                      "and the server pads and crops)")
         self._check_pixels(h, w)
         self._check_tensor_size(n * info.out_channels * h * s * w * s * arr.dtype.itemsize,
                                 f"{datatype_of(arr.dtype)} result [{n}, {info.out_channels}, {h * s}, {w * s}]")
         x = np.array(arr, dtype=np.float32)  # a writable copy (a wire buffer is read-only)
         self._check_finite(name, x)
-        return self._run_images(mv, x, call, *self._tiling("auto", h, w)).astype(arr.dtype)
+        return self._run_images(mv, x, call, *self._tiling(mv, "auto", h, w)).astype(arr.dtype)
 
     def _generate_tensor(self, mv: ModelVersion, inputs: Mapping[str, np.ndarray], call: Call) -> np.ndarray:
         info = mv.info
@@ -333,7 +372,8 @@ class InferenceEngine:
             if mv.info.task == "generate":
                 raise InvalidRequestError(f"model {model!r} is an unconditional generator; call Generate instead")
             img = images.decode_image(data, max_pixels=self.limits.max_image_pixels)
-            tiled, tile, ov = self._tiling(tiling, img.height, img.width, tile_size, overlap)
+            tiled, tile, ov = self._tiling(mv, tiling, img.height, img.width, tile_size, overlap)
+            self._check_piece(mv, img.height, img.width, tiled, tile)
             [out] = self._translate_images(mv, [img], call, tiled, tile, ov)
             fmt = fmt or (img.format if img.format in OUTPUT_FORMATS else "PNG")
             encoded = images.encode_image(out, fmt=fmt, quality=quality or 95)
@@ -342,8 +382,8 @@ class InferenceEngine:
 
     def generate_images(self, model: str, *, version: int = 0, seeds: Sequence[int] | None = None,
                         latents: np.ndarray | None = None, truncation: float | None = None, label: int | None = None,
-                        output_format: str = "", quality: int = 0, grid: int | None = None,
-                        call: Call | None = None) -> GenerateResult:
+                        class_name: str | None = None, output_format: str = "", quality: int = 0,
+                        grid: int | None = None, call: Call | None = None) -> GenerateResult:
         """:meth:`generate_tensors`, encoded (PNG unless ``output_format`` says otherwise).
 
         ``grid``: answer one contact sheet of every sample, ``grid`` columns wide (0: near-square).
@@ -352,7 +392,7 @@ class InferenceEngine:
         if grid is not None and grid < 0:
             raise InvalidRequestError(f"grid is a number of columns, >= 1 (or 0 for a near-square grid); got {grid}")
         gen = self.generate_tensors(model, version, seeds=seeds, latents=latents, truncation=truncation, label=label,
-                                    call=call)
+                                    class_name=class_name, call=call)
         pictures = [images.Image(pixels=images.from_model_array(arr)) for arr in gen.output]
         if grid is not None:
             pictures = [contact_grid(pictures, grid or None)]
@@ -361,11 +401,41 @@ class InferenceEngine:
         return GenerateResult(encoded, gen.seeds, fmt.lower(), gen.model, gen.version)
 
     # ------------------------------------------------------------------------- shared steps
-    def _tiling(self, mode: str, h: int, w: int, tile_size: int = 0, overlap: int = 0) -> tuple[bool, int, int]:
-        """(tiled?, tile, overlap) for an h x w image: AUTO tiles above the server's pixel threshold."""
-        tiled = mode == "always" or (mode == "auto" and h * w > self.limits.tile_above_pixels)
-        # run_tiled rejects overlap >= tile (ConfigError -> INVALID_ARGUMENT)
-        return tiled, tile_size or self.limits.tile_size, overlap or self.limits.tile_overlap
+    def _tiling(self, mv: ModelVersion, mode: str, h: int, w: int, tile_size: int = 0,
+                 overlap: int = 0) -> tuple[bool, int, int]:
+        """(tiled?, tile, overlap) for an h x w image: AUTO tiles when the padded image is over the pixel budget.
+
+        The server's default overlap shrinks to a quarter of a tile too small for it; an overlap the
+        client chose is kept, and run_tiled rejects one >= the tile (INVALID_ARGUMENT).
+        """
+        hp, wp = images.padded_size(h, w, mv.info.pad_multiple, mv.info.min_input_size)  # what the model would see
+        tiled = mode == "always" or (mode == "auto" and hp * wp > self.limits.tile_above_pixels)
+        tile = tile_size or self.limits.tile_size
+        if overlap:
+            return tiled, tile, overlap
+        side = images.round_tile(tile, mv.info.pad_multiple, mv.info.min_input_size)
+        default = self.limits.tile_overlap
+        return tiled, tile, default if default < side else side // 4
+
+    def _check_piece(self, mv: ModelVersion, h: int, w: int, tiled: bool, tile: int) -> None:
+        """Refuse (RESOURCE_EXHAUSTED) before any compute a piece over the server's pixel budget.
+
+        The piece is the padded image when it runs whole, else one tile (clamped to the padded
+        image); whatever tiling the client asked for, no piece may exceed ``tile_above_pixels``.
+        """
+        info = mv.info
+        hp, wp = images.padded_size(h, w, info.pad_multiple, info.min_input_size)
+        if tiled:
+            side = images.round_tile(tile, info.pad_multiple, info.min_input_size)
+            ph, pw, what = min(side, hp), min(side, wp), f"a tile of {min(side, wp)}x{min(side, hp)}"
+        else:
+            ph, pw, what = hp, wp, f"the whole {w}x{h} image (padded to {wp}x{hp})"
+        limit = self.limits.tile_above_pixels
+        if ph * pw > limit:
+            advice = ("ask for a smaller tile_size" if tiled else
+                      "let the server tile it (tiling AUTO or ALWAYS) or send a smaller image")
+            raise PixelBudgetError(f"{what} is {ph * pw:,} pixels, over the server's pixel budget of {limit:,} "
+                                   f"pixels per model call (--tile-above-pixels); {advice}")
 
     def _run_images(self, mv: ModelVersion, x: np.ndarray, call: Call, tiled: bool, tile: int,
                     overlap: int) -> np.ndarray:
@@ -377,7 +447,8 @@ class InferenceEngine:
 
         if tiled:
             return np.concatenate([images.run_tiled(run, x[i:i + 1], tile=tile, overlap=overlap, scale=mv.info.scale,
-                                                    multiple=mv.info.pad_multiple, batch_size=step)
+                                                    multiple=mv.info.pad_multiple, batch_size=step,
+                                                    min_size=mv.info.min_input_size)
                                    for i in range(x.shape[0])])
         return np.concatenate([run(x[i:i + step]) for i in range(0, x.shape[0], step)])
 
@@ -401,6 +472,28 @@ class InferenceEngine:
         limit = self.limits.max_generate_count
         if not 1 <= n <= limit:
             raise InvalidRequestError(f"asked for {n} images; one call makes 1 to {limit} (split larger requests)")
+
+    @staticmethod
+    def _check_seeds(seeds: Sequence[int]) -> None:
+        """Every seed within 0..MAX_SEED (a range is checked by its ends, without listing it)."""
+        if isinstance(seeds, range):
+            low, high = (seeds.start, seeds[-1]) if len(seeds) else (0, 0)
+        else:
+            values = [int(s) for s in seeds]
+            low, high = (min(values), max(values)) if values else (0, 0)
+        if low < 0 or high > MAX_SEED:
+            bad = low if low < 0 else high
+            raise InvalidRequestError(f"seeds must lie in 0..{MAX_SEED} (got {bad}); for a range, first_seed + count "
+                                      f"- 1 must not exceed {MAX_SEED}")
+
+    @staticmethod
+    def _class_label(mv: ModelVersion, label: int | None, class_name: str | None) -> int | None:
+        """The class number for ``label`` or ``class_name`` (exactly one of the model's names)."""
+        if not class_name:
+            return label
+        if label is not None:
+            raise InvalidRequestError("set either label (a class number) or class_name, not both")
+        return int(mv.info.label_of(class_name, what="class_name"))  # the library's one lookup (LabelError)
 
     def _check_latents(self, mv: ModelVersion, z: np.ndarray) -> np.ndarray:
         """z [N, nz] of the model's latent size, within the count limit and finite -> float32 copy."""

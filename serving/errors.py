@@ -42,6 +42,12 @@ class QueueFullError(ServingError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class PixelBudgetError(ServingError):
+    """One piece of the work (a whole image, or a tile) is over the server's pixel budget per model call."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class ResultTooLargeError(ServingError):
     """The encoded result exceeds the server's message size limit."""
 
@@ -106,7 +112,7 @@ class UnauthenticatedError(ServingError):
 
 
 # RESOURCE_EXHAUSTED for a size, not a rate: 413, since retrying the same request cannot help.
-TOO_LARGE = (RequestTooLargeError, ResultTooLargeError)
+TOO_LARGE = (RequestTooLargeError, ResultTooLargeError, PixelBudgetError)
 
 
 def http_status_for(exc: BaseException) -> tuple[int, grpc.StatusCode, str]:

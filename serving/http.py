@@ -59,7 +59,7 @@ from serving.errors import (
     UnauthenticatedError,
     http_status_for,
 )
-from serving.observe import RequestObserver, RequestScope, sane_request_id
+from serving.observe import RequestObserver, RequestScope, clip, sane_request_id
 from translate.errors import ConfigError
 from translate.seeds import MAX_SEED, parse_seeds
 
@@ -255,7 +255,7 @@ class HttpApi:
         """Run ``body(scope)`` with auth, request id, deadline, the error table, metrics and the log line."""
         start = time.monotonic()
         rid = sane_request_id(request.headers.get("x-request-id"))
-        scope = RequestScope(method, rid, Call())
+        scope = RequestScope(method, rid, Call(), clip(_peer(request)), clip(request.headers.get("user-agent", "")))
         scope.model = request.path_params.get("name", "")
         try:
             self._authorize(request)
@@ -268,8 +268,7 @@ class HttpApi:
                 log.exception("%s %s failed", method, rid)
             response = _error_response(status, code, message)
         scope.fields["http_status"] = response.status_code
-        scope.peer = _peer(request)
-        self.observer.record(scope, code, start, scope.peer, message)
+        self.observer.finish(scope, code, start, message)
         response.headers["x-request-id"] = rid
         return response
 

@@ -34,6 +34,7 @@ server reflection; clients use the published .proto (or tritonclient) instead.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -42,10 +43,11 @@ from google.protobuf import json_format
 
 from serving import v2
 from serving.engine import Call, InferenceEngine
-from serving.errors import InvalidRequestError, status_for
+from serving.errors import InvalidRequestError, ShuttingDownError, status_for
 from serving.gen import grpc_service_pb2 as pb
 from serving.gen import grpc_service_pb2_grpc as pb_grpc
 from serving.observe import RequestObserver
+from serving.streams import IdleClock, StreamIdleError, requests_until_idle
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 # Probes stay open like grpc.health.v1 (Kubernetes and load balancers carry no token).
@@ -85,34 +87,43 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):
     Args:
         engine: the server's engine (repository, batcher, limits).
         is_serving: ``is_serving(service)`` -> the grpc.health.v1 status is SERVING (``""``: the server).
-        observer: request ids, deadlines, status codes, metrics and the request log.
+        observer: request ids, deadlines, status codes, metrics, the request log and the worker pool.
+        idle_timeout: seconds a ModelStreamInfer stream may send nothing (None: forever).
+        draining: set when the server drains; idle streams then end.
+
+    Liveness and readiness answer on the event loop, never behind the worker pool, so a
+    saturated pool cannot make a busy server look dead. Readiness is the server's overall health:
+    one model that fails to load does not make it false (ModelReady tells per model).
     """
 
-    def __init__(self, engine: InferenceEngine, is_serving: Callable[[str], bool], observer: RequestObserver) -> None:
+    def __init__(self, engine: InferenceEngine, is_serving: Callable[[str], bool], observer: RequestObserver,
+                 idle_timeout: float | None = None, draining: asyncio.Event | None = None) -> None:
         self.engine = engine
         self.is_serving = is_serving
         self.observer = observer
+        self.idle_timeout = idle_timeout
+        self.draining = draining
 
     # -- health and metadata --
-    def ServerLive(self, request, context):  # noqa: N802 - gRPC method name
+    async def ServerLive(self, request, context):  # noqa: N802 - gRPC method name
         """Live while the process answers at all."""
         return pb.ServerLiveResponse(live=True)
 
-    def ServerReady(self, request, context):  # noqa: N802
+    async def ServerReady(self, request, context):  # noqa: N802
         """Ready while the overall health is SERVING (false from the start of a drain)."""
         return pb.ServerReadyResponse(ready=self.is_serving(""))
 
-    def ModelReady(self, request, context):  # noqa: N802
+    async def ModelReady(self, request, context):  # noqa: N802
         """Ready when the model serves (and ``version``, if given, is the served one); unknown -> false."""
         return pb.ModelReadyResponse(ready=v2.model_ready(self.engine.repository, self.is_serving, request.name,
                                                           request.version))
 
-    def ServerMetadata(self, request, context):  # noqa: N802
+    async def ServerMetadata(self, request, context):  # noqa: N802
         """Server name, version and the protocol extensions implemented in full."""
-        return self.observer.unary("ServerMetadata", context, lambda scope: json_format.ParseDict(
-            v2.server_metadata(), pb.ServerMetadataResponse()))
+        return await self.observer.unary("ServerMetadata", context, lambda scope: json_format.ParseDict(
+            v2.server_metadata(), pb.ServerMetadataResponse()), blocking=False)
 
-    def ModelMetadata(self, request, context):  # noqa: N802
+    async def ModelMetadata(self, request, context):  # noqa: N802
         """Served version, platform and the ONNX graph's tensors (-1 = any size)."""
 
         def body(scope):
@@ -120,9 +131,9 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):
             with self.engine.repository.lease(request.name, v2.parse_version(request.version)) as mv:
                 return json_format.ParseDict(v2.model_metadata(mv), pb.ModelMetadataResponse())
 
-        return self.observer.unary("ModelMetadata", context, body)
+        return await self.observer.unary("ModelMetadata", context, body, blocking=False)
 
-    def ModelConfig(self, request, context):  # noqa: N802
+    async def ModelConfig(self, request, context):  # noqa: N802
         """Triton's model configuration, as the exported config.pbtxt states it, plus the ONNX metadata."""
 
         def body(scope):
@@ -132,15 +143,16 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):
                                       queue_delay_us=self.engine.queue_delay_us)
                 return pb.ModelConfigResponse(config=json_format.ParseDict(cfg, pb.ModelConfig()))
 
-        return self.observer.unary("ModelConfig", context, body)
+        return await self.observer.unary("ModelConfig", context, body, blocking=False)
 
-    def RepositoryIndex(self, request, context):  # noqa: N802
+    async def RepositoryIndex(self, request, context):  # noqa: N802
         """Every model with its served version, state and (when not ready) the reason."""
-        return self.observer.unary("RepositoryIndex", context, lambda scope: json_format.ParseDict(
-            {"models": v2.repository_index(self.engine.repository, request.ready)}, pb.RepositoryIndexResponse()))
+        return await self.observer.unary("RepositoryIndex", context, lambda scope: json_format.ParseDict(
+            {"models": v2.repository_index(self.engine.repository, request.ready)}, pb.RepositoryIndexResponse()),
+            blocking=False)
 
     # -- inference --
-    def ModelInfer(self, request, context):  # noqa: N802
+    async def ModelInfer(self, request, context):  # noqa: N802
         """One inference request (see the module docstring for the tensor conventions)."""
 
         def body(scope):
@@ -148,30 +160,43 @@ class KServeServicer(pb_grpc.GRPCInferenceServiceServicer):
             scope.fields["bytes_in"] = sum(map(len, request.raw_input_contents))
             return self._infer(request, scope.call)
 
-        return self.observer.unary("ModelInfer", context, body)
+        return await self.observer.unary("ModelInfer", context, body)
 
-    def ModelStreamInfer(self, request_iterator, context):  # noqa: N802
+    async def ModelStreamInfer(self, request_iterator, context):  # noqa: N802
         """Triton's streaming extension: requests are answered in order; a failed one carries error_message."""
         start = time.monotonic()
-        scope = self.observer.begin("ModelStreamInfer", context)
+        scope = await self.observer.begin("ModelStreamInfer", context)
         items = errors = 0
-        code = grpc.StatusCode.OK
+        code, message = grpc.StatusCode.OK, ""
+        clock = IdleClock(self.idle_timeout)
         try:
-            for req in request_iterator:
+            async for req in requests_until_idle(request_iterator, clock, self.draining):
                 scope.model = scope.model or req.model_name
                 items += 1
+                clock.pending = 1
                 try:
-                    yield pb.ModelStreamInferResponse(infer_response=self._infer(req, scope.call))
+                    resp = pb.ModelStreamInferResponse(
+                        infer_response=await self.observer.run_blocking(self._infer, req, scope.call))
                 except Exception as exc:  # one bad request must not end the stream
                     errors += 1
-                    _, message = status_for(exc)
-                    yield pb.ModelStreamInferResponse(error_message=message, infer_response=pb.ModelInferResponse(
+                    _, text = status_for(exc)
+                    resp = pb.ModelStreamInferResponse(error_message=text, infer_response=pb.ModelInferResponse(
                         model_name=req.model_name, model_version=req.model_version, id=req.id))
+                clock.pending = 0
+                clock.touch()
+                yield resp
+        except (StreamIdleError, ShuttingDownError) as exc:
+            code, message = exc.code, str(exc)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         except Exception:  # the client went away mid-stream
             code = grpc.StatusCode.CANCELLED
         finally:
             scope.fields.update(items=items, item_errors=errors)
-            self.observer.finish(scope, code if context.is_active() else grpc.StatusCode.CANCELLED, start, context)
+            self.observer.finish(scope, grpc.StatusCode.CANCELLED if context.cancelled() else code, start, message)
+        if message:
+            await context.abort(code, message)
 
     def _infer(self, req, call: Call):
         """ModelInferRequest -> engine.infer_tensors -> ModelInferResponse."""

@@ -26,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.errors import ModelNotFoundError, ModelUnavailableError
+from serving.errors import InvalidRequestError, ModelNotFoundError, ModelUnavailableError
 from translate.errors import ModelError
 from translate.modelinfo import ModelInfo
-from translate.modelrepo import TensorSpec, list_models, model_path
+from translate.modelrepo import MODEL_FILE, TensorSpec, list_models, model_path, version_of
 
 log = logging.getLogger(__name__)
 
 LOADING, READY, UNAVAILABLE = "LOADING", "READY", "UNAVAILABLE"
+MAX_NAME_BYTES = 256  # longest model name a request may carry (a directory name; most file systems stop at 255)
+NAME_CHARS = 64  # how much of a name messages quote
 
 # path -> backend: ``__call__(x)`` / ``generate(z, labels)`` plus ``info``, ``metadata``, ``inputs``
 # and ``outputs`` read from the file it loaded (translate.backends.onnxruntime.OnnxBackend)
@@ -78,6 +80,53 @@ class ModelRecord:
     failed: dict[int, tuple[float, int]] = field(default_factory=dict)  # version -> (mtime, size) that failed
 
 
+def clip_name(name: str, limit: int = NAME_CHARS) -> str:
+    """``repr(name)`` for a message, cut to ``limit`` characters (a client chose it; it may be huge)."""
+    if len(name) <= limit:
+        return repr(name)
+    return f"{name[:limit]!r}...({len(name)} chars)"
+
+
+def check_model_name(name: str) -> None:
+    """INVALID_ARGUMENT for a name no repository can hold (too long, empty); the name is not echoed."""
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise InvalidRequestError(f"the model name is {size} bytes long, over the limit of {MAX_NAME_BYTES} bytes; "
+                                  "model names are directory names of the repository (see ListModels)")
+    if not name:
+        raise InvalidRequestError("the request names no model; set the model name (see ListModels)")
+
+
+def describe_layout(root: Path) -> str:
+    """What a folder with no servable model holds, and the layout it should have (for the start-up error)."""
+    expected = (f"expected {MODEL_FILE} files at <name>/<version>/{MODEL_FILE} under it, as "
+                "`translate export --repo MODELS` writes them")
+    try:
+        entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        return f"cannot list it ({exc.strerror or exc}); {expected}"
+    if not entries:
+        return f"it is empty; {expected}"
+    names = [p.name for p in entries]
+    versions = [p for p in entries if p.is_dir() and version_of(p.name) is not None]
+    if any((v / MODEL_FILE).is_file() for v in versions):
+        return (f"it looks like one model's folder (version folders {', '.join(v.name for v in versions[:5])}); "
+                f"serve its parent folder instead: --models {root.parent}")
+    if (root / MODEL_FILE).is_file():
+        return f"it looks like one version folder (it holds {MODEL_FILE}); serve the folder two levels up instead"
+    checkpoints = [n for n in names if n.endswith((".pt", ".pth", ".ckpt"))] or \
+        [n for n in names if n == "checkpoints" and (root / n).is_dir()]
+    if checkpoints:
+        return (f"it looks like a training run or checkpoint folder ({', '.join(checkpoints[:3])}); export "
+                "the checkpoint first: translate export CHECKPOINT --repo MODELS --name NAME")
+    onnx = [n for n in names if n.endswith(".onnx")]
+    if onnx:
+        return (f"it holds bare ONNX files ({', '.join(onnx[:3])}) instead of <name>/<version>/{MODEL_FILE}; "
+                "export with `translate export --repo` (or move each file to <name>/1/model.onnx)")
+    shown = ", ".join(names[:5]) + (f", ... ({len(names)} entries)" if len(names) > 5 else "")
+    return f"none of its entries ({shown}) holds <version>/{MODEL_FILE}; {expected}"
+
+
 def default_backend_factory(intra_op_threads: int | None = None) -> BackendFactory:
     """ONNX Runtime backends from :mod:`translate.backends` (same code as the local CLI)."""
 
@@ -97,7 +146,7 @@ def warm_up(backend, info: ModelInfo) -> None:
         out = backend.generate(z, labels)
     else:
         m = info.pad_multiple
-        side = m * max(1, -(-32 // m))  # smallest multiple of pad_multiple >= 32
+        side = m * max(1, -(-max(32, info.min_input_size) // m))  # smallest valid side >= 32
         out = backend(np.zeros((1, info.in_channels, side, side), np.float32))
     if not np.all(np.isfinite(out)):
         raise ModelError("warm-up produced NaN/inf outputs; the exported weights are broken")
@@ -254,12 +303,15 @@ class ModelRepository:
             return name in self._records
 
     def record(self, name: str) -> ModelRecord:
-        """The record of ``name``; NOT_FOUND lists the models there are."""
+        """The record of ``name``; NOT_FOUND lists the models there are (INVALID_ARGUMENT for absurd names)."""
+        check_model_name(name)
         with self._lock:
             rec = self._records.get(name)
             if rec is None:
-                known = ", ".join(sorted(self._records)) or "none"
-                raise ModelNotFoundError(f"no model named {name!r} in the repository (models: {known})")
+                names = sorted(self._records)
+                known = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+                raise ModelNotFoundError(f"no model named {clip_name(name)} in the repository "
+                                         f"(models: {known or 'none'})")
             return rec
 
     @contextmanager
@@ -269,8 +321,9 @@ class ModelRepository:
         with self._lock:
             cur = rec.current
             if version and version not in rec.versions:
+                shown = rec.versions[-20:]
                 raise ModelNotFoundError(f"model {name!r} has no version {version} "
-                                         f"(versions on disk: {rec.versions}; use 0 for the served one)")
+                                         f"(versions on disk: {shown}; use 0 for the served one)")
             if cur is None:
                 raise ModelUnavailableError(f"model {name!r} is not available: {rec.error or 'still loading'}")
             if version and version != cur.version:

@@ -1,5 +1,7 @@
 """The ``translate.v1.TranslateService`` servicer: an adapter between protobuf messages and the engine.
 
+The RPCs are asyncio coroutines (the server runs ``grpc.aio``); the engine calls block, so they run
+in the server's worker pool and are awaited (:meth:`serving.observe.RequestObserver.run_blocking`).
 Nothing here decodes an image, checks a request or runs a model; it converts wire types
 (:mod:`serving.wire` for the enums), calls :class:`serving.engine.InferenceEngine`, and lets
 :class:`serving.observe.RequestObserver` map the typed errors to status codes
@@ -8,32 +10,45 @@ Nothing here decodes an image, checks a request or runs a model; it converts wir
 
 from __future__ import annotations
 
-import queue
-import threading
+import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
 
 from serving import wire
 from serving.engine import Call, InferenceEngine
-from serving.errors import InvalidRequestError, status_for
+from serving.errors import InvalidRequestError, ShuttingDownError, status_for
 from serving.gen import translate_pb2 as pb
 from serving.gen import translate_pb2_grpc as pb_grpc
 from serving.observe import RequestObserver
 from serving.repository import ModelRecord
+from serving.streams import IdleClock, StreamIdleError, StreamLimiter, requests_until_idle
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TranslateService"].full_name
 
 
 class TranslateServicer(pb_grpc.TranslateServiceServicer):
-    """Implements every RPC of translate.v1.TranslateService over an :class:`InferenceEngine`."""
+    """Implements every RPC of translate.v1.TranslateService over an :class:`InferenceEngine`.
 
-    def __init__(self, engine: InferenceEngine, observer: RequestObserver, stream_window: int = 8) -> None:
+    Args:
+        engine: the server's engine. observer: request ids, deadlines, status codes, metrics, log,
+            and the worker pool that blocking work runs in.
+        stream_window: stream items processed at once (so they can batch).
+        idle_timeout: seconds a stream may send nothing while nothing of it is in flight (None: forever).
+        draining: set when the server drains; idle streams then end.
+        streams: the server's stream limiter (only reported by GetModel; the interceptor enforces it).
+    """
+
+    def __init__(self, engine: InferenceEngine, observer: RequestObserver, stream_window: int = 8,
+                 idle_timeout: float | None = None, draining: asyncio.Event | None = None,
+                 streams: StreamLimiter | None = None) -> None:
         self.engine = engine
         self.observer = observer
-        self.stream_window = stream_window  # stream items processed concurrently (so they can batch)
+        self.stream_window = stream_window
+        self.idle_timeout = idle_timeout
+        self.draining = draining
+        self.streams = streams
 
     # -- Translate --
     def _translate(self, req: pb.TranslateRequest, call: Call) -> pb.TranslateResponse:
@@ -44,7 +59,7 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
         return pb.TranslateResponse(id=req.id, image=res.image, format=wire.format_enum(res.format), width=res.width,
                                     height=res.height, model=res.model, version=res.version, tiled=res.tiled)
 
-    def Translate(self, request, context):  # noqa: N802 - gRPC method name
+    async def Translate(self, request, context):  # noqa: N802 - gRPC method name
         """One image in, one image out."""
 
         def body(scope):
@@ -54,14 +69,15 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
             scope.fields["bytes_out"] = len(resp.image)
             return resp
 
-        return self.observer.unary("Translate", context, body)
+        return await self.observer.unary("Translate", context, body)
 
-    def TranslateStream(self, request_iterator, context):  # noqa: N802
+    async def TranslateStream(self, request_iterator, context):  # noqa: N802
         """Many images: items run concurrently (and batch), answers come back in request order."""
         start = time.monotonic()
-        scope = self.observer.begin("TranslateStream", context)
+        scope = await self.observer.begin("TranslateStream", context)
         items = errors = 0
-        pending: queue.Queue = queue.Queue(maxsize=self.stream_window)
+        clock = IdleClock(self.idle_timeout)
+        pending: asyncio.Queue = asyncio.Queue(maxsize=self.stream_window)
         done = object()
 
         def one(req):
@@ -72,51 +88,51 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                 return pb.TranslateResponse(id=req.id, model=req.model, error=pb.Error(code=code.value[0],
                                                                                        message=message))
 
-        pool = ThreadPoolExecutor(self.stream_window, thread_name_prefix="stream")
-        stop = threading.Event()
-
-        def put(item) -> bool:
-            while not stop.is_set():  # never block forever once the response side has gone
-                try:
-                    pending.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def reader():
+        async def reader():
             try:
-                for req in request_iterator:
-                    if not scope.model:
-                        scope.model = req.model
-                    if stop.is_set() or not put(pool.submit(one, req)):
-                        return
+                async for req in requests_until_idle(request_iterator, clock, self.draining):
+                    scope.model = scope.model or req.model
+                    clock.pending += 1
+                    await pending.put(asyncio.ensure_future(self.observer.run_blocking(one, req)))
+            except (StreamIdleError, ShuttingDownError) as exc:
+                await pending.put(exc)
             except Exception as exc:  # the client went away or sent garbage
-                put(exc)
-            put(done)
+                await pending.put(exc)
+            else:
+                await pending.put(done)
 
-        threading.Thread(target=reader, name="stream-reader", daemon=True).start()
-        code = grpc.StatusCode.OK
+        read_task = asyncio.ensure_future(reader())
+        code, message = grpc.StatusCode.OK, ""
         try:
             while True:
-                item = pending.get()
+                item = await pending.get()
                 if item is done:
+                    break
+                if isinstance(item, (StreamIdleError, ShuttingDownError)):
+                    code, message = item.code, str(item)
                     break
                 if isinstance(item, Exception):
                     code = grpc.StatusCode.CANCELLED
                     break
-                resp = item.result()
+                resp = await item
+                clock.pending -= 1
+                clock.touch()
                 items += 1
                 errors += resp.HasField("error")
                 yield resp
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         finally:
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+            read_task.cancel()
+            scope.call.cancel()  # items still queued in the batcher leave it
             scope.fields.update(items=items, item_errors=errors)
-            self.observer.finish(scope, code if context.is_active() else grpc.StatusCode.CANCELLED, start, context)
+            self.observer.finish(scope, grpc.StatusCode.CANCELLED if context.cancelled() else code, start, message)
+        if message:
+            await context.abort(code, message)
 
     # -- Generate --
-    def Generate(self, request, context):  # noqa: N802
+    async def Generate(self, request, context):  # noqa: N802
         """Sample images from seeds, a seed range or explicit latents."""
 
         def body(scope):
@@ -124,9 +140,10 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
             seeds = latents = None
             source = request.WhichOneof("source")
             if source == "seeds":
-                seeds = list(request.seeds.seeds)
+                seeds = request.seeds.seeds  # a sized container: counted before any seed is copied
             elif source == "range":
-                seeds = [request.range.first_seed + i for i in range(request.range.count)]
+                # a range is never listed before the engine checked its length and its last seed
+                seeds = range(request.range.first_seed, request.range.first_seed + request.range.count)
             elif source == "latents":
                 rows = [list(v.values) for v in request.latents.latents]
                 if len({len(r) for r in rows}) > 1:
@@ -137,25 +154,25 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
             res = self.engine.generate_images(
                 request.model, version=request.version, seeds=seeds, latents=latents,
                 truncation=request.truncation if request.HasField("truncation") else None,
-                label=request.label if request.HasField("label") else None,
+                label=request.label if request.HasField("label") else None, class_name=request.class_name or None,
                 output_format=wire.format_name(request.output_format), quality=request.quality, call=scope.call)
             scope.fields["images"] = len(res.images)
             return pb.GenerateResponse(
                 images=[pb.GeneratedImage(image=img, seed=s) for img, s in zip(res.images, res.seeds)],
                 format=wire.format_enum(res.format), model=res.model, version=res.version)
 
-        return self.observer.unary("Generate", context, body)
+        return await self.observer.unary("Generate", context, body)
 
     # -- models --
-    def ListModels(self, request, context):  # noqa: N802
+    async def ListModels(self, request, context):  # noqa: N802
         """Every model with its state."""
 
         def body(scope):
             return pb.ListModelsResponse(models=[_summary(r) for r in self.engine.repository.records()])
 
-        return self.observer.unary("ListModels", context, body)
+        return await self.observer.unary("ListModels", context, body, blocking=False)
 
-    def GetModel(self, request, context):  # noqa: N802
+    async def GetModel(self, request, context):  # noqa: N802
         """Metadata, tensors, limits and versions of one model."""
 
         def body(scope):
@@ -170,17 +187,23 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                     in_channels=info.in_channels, out_channels=info.out_channels, pad_multiple=info.pad_multiple,
                     scale=info.scale, latent_size=info.latent_size, num_classes=info.num_classes,
                     image_size=info.image_size, direction=info.direction, metadata=mv.metadata,
+                    class_names=list(info.class_names),
                     inputs=[pb.TensorDescription(name=t.name, dtype=t.dtype, shape=t.shape) for t in mv.inputs],
                     outputs=[pb.TensorDescription(name=t.name, dtype=t.dtype, shape=t.shape) for t in mv.outputs],
                     limits=pb.Limits(max_image_pixels=lim.max_image_pixels, max_message_bytes=lim.max_message_bytes,
                                      max_batch=self.engine.max_batch_for(mv), max_queue=lim.max_queue,
                                      max_generate_count=lim.max_generate_count,
-                                     tile_above_pixels=lim.tile_above_pixels, tile_size=lim.tile_size))
+                                     tile_above_pixels=lim.tile_above_pixels, tile_size=lim.tile_size,
+                                     max_batch_pixels=lim.max_batch_pixels, min_input_size=info.min_input_size,
+                                     max_streams=self.streams.max_streams if self.streams else 0,
+                                     max_streams_per_client=self.streams.max_per_client if self.streams else 0,
+                                     stream_idle_timeout=self.idle_timeout or 0))
 
-        return self.observer.unary("GetModel", context, body)
+        return await self.observer.unary("GetModel", context, body, blocking=False)
 
 
 def _summary(rec: ModelRecord) -> pb.ModelSummary:
     cur = rec.current
     return pb.ModelSummary(name=rec.name, version=cur.version if cur else 0, state=wire.STATE_ENUMS[rec.state],
-                           family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error)
+                           family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error,
+                           class_names=list(cur.info.class_names) if cur else [])

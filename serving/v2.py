@@ -12,7 +12,9 @@ transport, and the checks on them exist once. Nothing here runs a model: that is
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,6 +24,8 @@ from serving.errors import InvalidRequestError
 from serving.repository import READY, ModelRepository, ModelVersion
 from translate import __version__
 
+MAX_VERSION_DIGITS = 18  # every such number fits the int64 versions of the repository and the domain API
+_VERSION = re.compile(rf"[0-9]{{1,{MAX_VERSION_DIGITS}}}")
 PLATFORM = "onnxruntime_onnx"  # what Triton calls an ONNX model run by ONNX Runtime
 SERVER_NAME = "translate"
 EXTENSIONS = ("model_configuration",)  # protocol extensions implemented in full
@@ -43,12 +47,17 @@ def datatype_of(dtype: np.dtype | str) -> str:
 
 
 def parse_version(text: str) -> int:
-    """A request's model version: ``""`` -> 0 (the served version), ``"3"`` -> 3; anything else is refused."""
+    """A request's model version: ``""`` -> 0 (the served version), ``"3"`` -> 3; anything else is refused.
+
+    Only ASCII digits, at most :data:`MAX_VERSION_DIGITS` of them (``str.isdigit`` would also take
+    "²" or Arabic-Indic digits, and ``int`` of 5000 digits is refused by Python itself).
+    """
     if not text:
         return 0
-    if not text.isdigit():
-        raise InvalidRequestError(f"model_version must be a version number such as '1', or empty for the served "
-                                  f"version (got {text!r})")
+    if not _VERSION.fullmatch(text):
+        shown = repr(text[:20]) + (f"...({len(text)} chars)" if len(text) > 20 else "")
+        raise InvalidRequestError(f"model_version must be a version number of 1 to {MAX_VERSION_DIGITS} ASCII "
+                                  f"digits such as '1', or empty for the served version (got {shown})")
     return int(text)
 
 
@@ -174,7 +183,11 @@ def model_config(mv: ModelVersion, *, max_batch_size: int, queue_delay_us: int) 
             cfg[key].append(tensor)
     cfg["dynamic_batching"] = {"max_queue_delay_microseconds": queue_delay_us}
     cfg["parameters"] = {key: {"string_value": value} for key, value in mv.metadata.items()}
-    if mv.info.task != "generate":
+    names = list(mv.info.class_names)
+    if names:  # label value i is class_names[i] (a JSON list, the ONNX metadata's own form)
+        cfg["parameters"]["class_names"] = {"string_value": json.dumps(names)}
+    if mv.info.task != "generate":  # files exported before min_input_size was recorded: the derived value
+        cfg["parameters"]["min_input_size"] = {"string_value": str(mv.info.min_input_size)}
         cfg["parameters"]["translate.uint8_pixels"] = {"string_value": (
             f"also accepted on input {mv.inputs[0].name!r}: UINT8 [N, H, W, C] pixels, answered as UINT8 "
             "[N, H*scale, W*scale, C'] after the model's own pre/post-processing")}

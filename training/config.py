@@ -108,19 +108,26 @@ def load_config(
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: dict | None = None,
+    *,
+    base: dict | None = None,
+    base_name: str = "checkpoint config",
 ) -> TrainConfig:
-    """Resolve and validate a config: defaults <- preset <- file <- overrides (later wins).
+    """Resolve and validate a config: defaults <- base <- preset <- file <- overrides (later wins).
 
-    Validation is the method's :meth:`~training.method.Method.check_config`: the fields, then every
-    network against what it accepts; a ConfigError says which value to change.
+    ``base`` is a stored config (a resumed checkpoint's): its keys that this version does not know
+    are dropped and its ``derived_keys`` are recomputed. Validation is the method's
+    :meth:`~training.method.Method.check_config`: the fields, then every network against what it
+    accepts; a ConfigError says which value to change.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     cls = METHODS[method].config_class
     fields = {f.name: f for f in dataclasses.fields(cls)}
     types = {n: f.type for n, f in fields.items()}
-    base = dataclasses.asdict(cls())
+    base_dict = dataclasses.asdict(cls())
     layers: list[tuple[str, dict]] = []
+    if base:
+        layers.append((base_name, {k: v for k, v in base.items() if k in types and k not in cls.derived_keys}))
     if preset:
         path = PRESET_DIR / f"{preset}.yaml"
         if not path.is_file():
@@ -138,8 +145,8 @@ def load_config(
     for source, data in layers:
         if data.get("method", method) != method:
             raise ConfigError(f"{source} is for method {data['method']!r}, not {method!r}")
-        _apply(base, types, data, source)
-    cfg = cls(**base)
+        _apply(base_dict, types, data, source)
+    cfg = cls(**base_dict)
     METHODS[method].check_config(cfg)
     return cfg
 

@@ -8,7 +8,14 @@
 - ``SRDataset`` (sr): a folder of HR images (LR made on the fly by bicubic /scale), or
   ``DIR/HR`` + ``DIR/LR``.
 - ``ImageFolderDataset`` (classes): an image folder (class subfolders give labels), or
-  MNIST/Fashion-MNIST IDX files.
+  MNIST/Fashion-MNIST IDX files. ``class_names[k]`` names label ``k`` (the folder name, or the
+  IDX label as text); ``class_filter`` keeps only the named classes, for folders and IDX alike.
+
+Validation data is a split of its own, never the training images: ``DIR/val`` (else
+``DIR/test``) for paired, SR and class data (IDX: the ``t10k-*`` files next to the ``train-*``
+ones), ``valA``/``valB`` (else ``testA``/``testB``) for unpaired data. Asked for validation data
+(``train=False``), a data set without such a split raises :class:`NoValidationSplit`, and the
+trainer runs without validation (and without ``best.pt``).
 
 Which method reads which dataset, with which arguments, is the method's own business (its
 ``dataset`` classmethod); nothing here knows method names.
@@ -40,6 +47,11 @@ from translate.errors import ConfigError, DataError
 from translate.images import convert_channels, list_image_files, read_image, resize_pixels
 
 MIN_CROP = 16  # smallest crop_size a config may ask for
+VAL_SPLITS = ("val", "test")  # validation folders, in order of preference
+
+
+class NoValidationSplit(DataError):
+    """The data set has no validation split (``val/``, ``test/`` ...): train without validation."""
 
 
 def load_pixels(path: Path, channels: int) -> np.ndarray:
@@ -88,15 +100,23 @@ def augment(images: list[np.ndarray], rng: np.random.Generator | None, *, load_s
     return out
 
 
-def _subdir(root: Path, train: bool, names: tuple[str, ...]) -> Path:
-    """The split folder to read: ``train/`` for training, else the first of ``names`` that holds files.
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
+def _subdir(root: Path, train: bool, names: tuple[str, ...] = VAL_SPLITS) -> Path:
+    """The split folder to read: ``train/`` (or ``root`` itself) for training; for validation the
+    first of ``names`` that holds files, else :class:`NoValidationSplit`.
 
     An empty folder counts as absent (``translate data split --val 0`` leaves an empty ``val/``).
     """
-    for n in names if not train else ("train",):
-        if (root / n).is_dir() and any(p.is_file() for p in (root / n).rglob("*")):
+    if train:
+        return root / "train" if _has_files(root / "train") else root
+    for n in names:
+        if _has_files(root / n):
             return root / n
-    return root
+    raise NoValidationSplit(f"{root} has no validation split ({' or '.join(n + '/' for n in names)}); "
+                            f"`translate data split {root}` makes one")
 
 
 class PairedDataset(torch.utils.data.Dataset):
@@ -108,9 +128,7 @@ class PairedDataset(torch.utils.data.Dataset):
     def __init__(self, root, *, in_channels=3, out_channels=3, load_size=286, crop_size=256, flip=True,
                  direction="AtoB", train=True, exclude=()) -> None:
         root = Path(root)
-        base = _subdir(root, train, ("val", "test"))
-        if not train and base == root:
-            base = _subdir(root, True, ())  # no val split: validate on (unaugmented) training pairs
+        base = _subdir(root, train)
         excl = {Path(p) for p in exclude}
         self.swap = direction == "BtoA"
         self.channels = (out_channels, in_channels) if self.swap else (in_channels, out_channels)
@@ -122,6 +140,7 @@ class PairedDataset(torch.utils.data.Dataset):
         self.items = [it for it in self.items if it[0] not in excl and it[1] not in excl]
         if not self.items:
             raise DataError(f"no paired images in {base} (expected A|B files or A/ and B/ folders)")
+        self.source = str(base)  # what this split reads (the trainer says where it validates)
         self.sizes = {"load_size": load_size, "crop_size": crop_size, "flip": flip}
         self.train = train
 
@@ -151,7 +170,7 @@ class UnpairedDataset(torch.utils.data.Dataset):
     def __init__(self, root, *, in_channels=3, out_channels=3, load_size=286, crop_size=256, flip=True,
                  train=True, exclude=()) -> None:
         root = Path(root)
-        split = "train" if train else ("test" if (root / "testA").is_dir() else "train")
+        split = "train" if train else _unpaired_val_split(root)
         excl = {Path(p) for p in exclude}
         self.files = []
         for side in "AB":
@@ -162,6 +181,7 @@ class UnpairedDataset(torch.utils.data.Dataset):
             if not files:
                 raise DataError(f"no images in {folder}")
             self.files.append(files)
+        self.source = f"{root / split}A + {split}B"
         self.channels = (in_channels, out_channels)
         self.sizes = {"load_size": load_size, "crop_size": crop_size, "flip": flip}
         self.train = train
@@ -180,12 +200,20 @@ class UnpairedDataset(torch.utils.data.Dataset):
         return {"A": to_tensor(out[0]), "B": to_tensor(out[1]), "path": str(pa)}
 
 
+def _unpaired_val_split(root: Path) -> str:
+    """``val`` or ``test`` when both of its domain folders (``valA``/``valB`` ...) hold files."""
+    for split in VAL_SPLITS:
+        if _has_files(root / f"{split}A") and _has_files(root / f"{split}B"):
+            return split
+    raise NoValidationSplit(f"{root} has no validation split (valA/ + valB/ or testA/ + testB/)")
+
+
 class SRDataset(torch.utils.data.Dataset):
     """HR crops and their LR versions (bicubic /scale), or aligned crops of HR/ + LR/ pairs."""
 
     def __init__(self, root, *, scale=4, hr_size=96, channels=3, train=True, exclude=()) -> None:
         root = Path(root)
-        base = _subdir(root, train, ("val", "test"))
+        base = _subdir(root, train)
         excl = {Path(p) for p in exclude}
         self.scale, self.hr_size, self.channels, self.train = scale, hr_size, channels, train
         if (base / "HR").is_dir():
@@ -196,6 +224,7 @@ class SRDataset(torch.utils.data.Dataset):
         self.items = [it for it in self.items if it[0] not in excl and it[1] not in excl]
         if not self.items:
             raise DataError(f"no HR images in {base}")
+        self.source = str(base)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -223,34 +252,134 @@ class SRDataset(torch.utils.data.Dataset):
         return {"A": to_tensor(lr_c), "B": to_tensor(hr_c), "path": str(ph)}
 
 
+def _class_folders(folder: Path) -> list[Path] | None:
+    """The class sub-folders of ``folder`` (sorted by name), or None when it holds images directly."""
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir())
+    return subdirs if subdirs and not list_image_files(folder) else None
+
+
+def _unknown_classes(wanted: list[str], have: list[str], where: Path) -> DataError:
+    return DataError(f"class_filter names {', '.join(wanted)} but {where} has no such class; "
+                     f"its classes are {', '.join(have) or 'none'}")
+
+
+def _folder_class_names(base: Path, subdirs: list[Path] | None, class_filter) -> list[str]:
+    """Class names from sub-folders, narrowed by ``class_filter`` (names); [] for a flat folder."""
+    if subdirs is None:
+        if class_filter:
+            raise ConfigError(f"class_filter needs class folders or IDX labels; {base} holds its images directly")
+        return []
+    names = [d.name for d in subdirs]
+    if not class_filter:
+        return names
+    wanted = [str(c) for c in class_filter]
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise _unknown_classes(missing, names, base)
+    return [n for n in names if n in wanted]
+
+
+def _idx_class_names(idx: tuple[Path, Path | None], labels: np.ndarray | None, class_filter) -> list[str]:
+    """Class names of IDX data: its label values as text (sorted numerically), narrowed by ``class_filter``."""
+    if labels is None:
+        if class_filter:
+            raise ConfigError(f"class_filter needs IDX labels; there is no label file next to {idx[0]}")
+        return []
+    values = [int(v) for v in np.unique(labels)]
+    if class_filter:
+        try:
+            wanted = sorted({int(c) for c in class_filter})
+        except (TypeError, ValueError):
+            raise ConfigError(f"class_filter for IDX data takes label numbers like [7, 9] (got {class_filter!r})"
+                              ) from None
+        missing = [str(c) for c in wanted if c not in values]
+        if missing:
+            raise _unknown_classes(missing, [str(v) for v in values], idx[1])
+        values = wanted
+    return [str(v) for v in values]
+
+
+def _idx_validation_files(root: Path, train_images: Path) -> tuple[Path, Path | None]:
+    """The validation IDX pair: a non-``train`` images file (MNIST's ``t10k-``) beside the ``train-`` one."""
+    others = sorted(p for p in root.glob("*images*idx3-ubyte*") if "train" not in p.name)
+    if "train" not in train_images.name or not others:
+        raise NoValidationSplit(f"{root} has no validation split (t10k-images-idx3-ubyte next to the train- file)")
+    labels = others[0].with_name(others[0].name.replace("images", "labels").replace("idx3", "idx1"))
+    return others[0], labels if labels.is_file() else None
+
+
 class ImageFolderDataset(torch.utils.data.Dataset):
-    """Unconditional/conditional images: IDX files or a folder (class subfolders -> labels 0..K-1)."""
+    """Unconditional/conditional images: IDX files or a folder (class subfolders -> labels 0..K-1).
+
+    Labels follow ``class_names`` (sorted folder names, or sorted IDX label values as text), after
+    ``class_filter`` (names or IDX label numbers) kept only the listed classes: class folders
+    ``1, 5, 7, 8`` are labels 0..3 named ``"1", "5", "7", "8"``. The validation split
+    (``train=False``: ``DIR/val`` or ``DIR/test`` beside ``DIR/train``, or the ``t10k-*`` IDX
+    files) is read with the training split's names, so a label means the same class in both.
+    """
 
     def __init__(self, root, *, image_size=64, channels=3, class_filter=(), train=True, exclude=()) -> None:
         root = Path(root)
         self.image_size, self.channels = image_size, channels
         excl = {Path(p) for p in exclude}
-        idx = find_idx(root)
         self.array = None
+        self.files: list[tuple[Path, int]] = []
+        idx = find_idx(root)
         if idx is not None:
-            images = read_idx(idx[0])
-            if images.dtype != np.uint8 or images.ndim != 3:
-                raise DataError(f"{idx[0]} holds {images.dtype} {images.shape}, not unsigned-byte images [N, H, W]")
-            labels = read_idx(idx[1]) if idx[1] is not None else np.zeros(len(images), np.uint8)
-            if class_filter:
-                keep = np.isin(labels, list(class_filter))
-                images, labels = images[keep], labels[keep]
-            self.array, self.labels = images, labels.astype(np.int64)
-            self.files = []
+            self._read_idx(root, idx, class_filter, train)
         else:
-            subdirs = sorted(d for d in root.iterdir() if d.is_dir())
-            if subdirs and not list_image_files(root):
-                self.files = [(p, k) for k, d in enumerate(subdirs) for p in list_image_files(d) if p not in excl]
-            else:
-                self.files = [(p, 0) for p in list_image_files(root) if p not in excl]
-            self.labels = np.array([k for _, k in self.files], np.int64)
+            self._read_folders(root, class_filter, train, excl)
         if len(self) == 0:
             raise DataError(f"no images in {root} (expected image files, class folders or IDX files)")
+
+    def _read_idx(self, root: Path, idx: tuple[Path, Path | None], class_filter, train: bool) -> None:
+        """Images and labels from IDX files (the train- pair; for validation the t10k- pair)."""
+        train_labels = read_idx(idx[1]) if idx[1] is not None else None
+        self.class_names = _idx_class_names(idx, train_labels, class_filter)
+        if not train:
+            idx = _idx_validation_files(root, idx[0])
+        self.source = str(idx[0])
+        images = read_idx(idx[0])
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise DataError(f"{idx[0]} holds {images.dtype} {images.shape}, not unsigned-byte images [N, H, W]")
+        if not self.class_names:  # no labels (or an unlabelled validation file): one class, label 0
+            self.array, self.labels = images, np.zeros(len(images), np.int64)
+            return
+        labels = train_labels if train else read_idx(idx[1]) if idx[1] is not None else None
+        if labels is None or labels.shape != (len(images),):
+            raise DataError(f"{idx[0]}: no matching label file ({idx[0].name} with labels/idx1 for images/idx3)")
+        text = labels.astype(np.int64).astype(str)
+        keep = np.isin(text, self.class_names)  # class_filter drops the others
+        if not train and not class_filter and not keep.all():
+            extra = sorted(set(text[~keep].tolist()))
+            raise DataError(f"{idx[0]} has labels {', '.join(extra)} that the training data {idx[0].parent} lacks")
+        lookup = {name: k for k, name in enumerate(self.class_names)}
+        self.array = images[keep]
+        self.labels = np.array([lookup[t] for t in text[keep]], np.int64)
+
+    def _read_folders(self, root: Path, class_filter, train: bool, excl: set) -> None:
+        """Images from class sub-folders (labels) or from one flat folder (label 0)."""
+        base = _subdir(root, True)
+        subdirs = _class_folders(base)
+        self.class_names = _folder_class_names(base, subdirs, class_filter)
+        if not train:
+            if base == root:  # class folders sit in DIR itself: a val/ beside them would be a class
+                raise NoValidationSplit(f"{root} has no validation split (val/ or test/ beside train/); "
+                                        f"`translate data split {root}` makes one")
+            base = _subdir(root, False)
+        self.source = str(base)
+        if not self.class_names:
+            self.files = [(p, 0) for p in list_image_files(base) if p not in excl]
+        else:
+            wanted = set(self.class_names)
+            found = _class_folders(base) or []
+            unknown = sorted(d.name for d in found if d.name not in wanted and not class_filter)
+            if unknown:
+                raise DataError(f"{base} has class folders {', '.join(unknown)} that the training data lacks")
+            lookup = {name: k for k, name in enumerate(self.class_names)}
+            self.files = [(p, lookup[d.name]) for d in found if d.name in wanted
+                          for p in list_image_files(d) if p not in excl]
+        self.labels = np.array([k for _, k in self.files], np.int64)
 
     def __len__(self) -> int:
         return len(self.array) if self.array is not None else len(self.files)

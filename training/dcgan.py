@@ -7,8 +7,12 @@ the non-saturating loss (target "real" for the fakes). Labels of fakes are the l
 real batch, so the class balance of the data is kept.
 
 Data: the classes layout (an image folder, class sub-folders, or MNIST IDX files), resized to
-image_size. Validation: a Frechet distance of 8x8-pooled pixels between generated and real
-images (a sanity signal, not FID); best.pt has the lowest. Sample grids: generated | real.
+image_size; the class names (folder names, IDX label values) are stored with the model, so
+``translate generate --class 7`` means the folder ``7/`` whatever its label number. Validation
+(on a val split: ``DIR/val`` beside ``DIR/train``, or the ``t10k-*`` IDX files): a Frechet
+distance of 8x8-pooled pixels between generated and real images (a sanity signal, not FID);
+best.pt has the lowest. Sample grids: generated | real. Health: the spread of DIVERSITY_SEEDS
+images from fixed latents (per class) warns of mode collapse.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from translate.errors import ConfigError
 from translate.losses import GANLoss, gradient_penalty
 
 MIN_IMAGE_SIZE = 8  # images are resized to image_size; below this they are thumbnails, not data
+DIVERSITY_SEEDS = 16  # fixed latents per class for the health monitor's mode-collapse check
+DIVERSITY_CLASSES = 16  # classes per check (all of them, in turns, when there are more)
 
 
 @dataclass
@@ -33,8 +39,8 @@ class DCGANConfig(TrainConfig):
     method: str = "dcgan"
     nz: int = 100
     image_size: int = 64
-    num_classes: int = 0  # > 0: conditional; labels come from the data (IDX labels or class folders)
-    class_filter: list = field(default_factory=list)  # IDX data: keep only these labels
+    num_classes: int = 0  # > 0: conditional; = the number of classes in the data (class folders or IDX labels)
+    class_filter: list = field(default_factory=list)  # keep only these classes (folder names or IDX labels)
     batch_size: int = 128
     n_epochs: int = 25
     n_epochs_decay: int = 0
@@ -81,6 +87,17 @@ class DCGAN(Method):
         """Images (with class labels from sub-folders or IDX labels) resized to image_size."""
         return ImageFolderDataset(root, image_size=cfg.image_size, channels=cfg.out_channels,
                                   class_filter=cfg.class_filter, train=train, exclude=exclude)
+
+    @classmethod
+    def check_data(cls, cfg, dataset) -> None:
+        """A conditional model has one label per class of the data: num_classes must be their number."""
+        names = list(getattr(dataset, "class_names", []))
+        if cfg.num_classes and cfg.num_classes != len(names):
+            found = (f"{len(names)} classes ({', '.join(names[:20])}{' ...' if len(names) > 20 else ''})" if names
+                     else "no classes (no class folders or IDX labels)")
+            fix = f"set num_classes={len(names)}" if names else "give class folders, or num_classes=0"
+            raise ConfigError(f"num_classes={cfg.num_classes} but the data has {found}: {fix} "
+                              "(class_filter picks classes)")
 
     @classmethod
     def min_image_size(cls, cfg=None) -> int:
@@ -133,6 +150,19 @@ class DCGAN(Method):
         n = min(16, batch["B"].shape[0])
         fake = generators["G"](self.fixed_z[:n], None if self.fixed_labels is None else self.fixed_labels[:n])
         return [fake, batch["B"][:n]]
+
+    @torch.no_grad()
+    def fixed_samples(self, generators: dict, round_: int = 0) -> dict[str, torch.Tensor]:
+        """DIVERSITY_SEEDS images from fixed latents, per class for a conditional model (at most
+        DIVERSITY_CLASSES classes per check, taking turns, so a check stays cheap with many classes)."""
+        G, z = generators["G"], self.fixed_z[:DIVERSITY_SEEDS]
+        k = self.cfg.num_classes
+        if not k:
+            return {"all": G(z, None)}
+        names = self.class_names or [str(i) for i in range(k)]
+        first = (round_ * DIVERSITY_CLASSES) % k
+        labels = [(first + i) % k for i in range(min(k, DIVERSITY_CLASSES))]
+        return {names[c]: G(z, torch.full((len(z),), c, dtype=torch.int64, device=z.device)) for c in labels}
 
     @torch.no_grad()
     def validate(self, items, generators, to_device) -> dict[str, float]:

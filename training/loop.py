@@ -4,8 +4,9 @@ A method (``training/pix2pix.py`` ..., looked up in ``training.registry``) owns 
 losses, dataset, ``train_step`` and validation metric; this module owns optimisation
 (``StepContext.step``: backward, gradient averaging, optimizer step), AMP, channels_last, several
 processes under ``torchrun``, generator EMA, the learning-rate schedule, progress/JSONL/TensorBoard
-logging, sample grids, running validation, health warnings, atomic checkpoints, exact resume and
-SIGINT/SIGTERM handling.
+logging, sample grids, running validation, health warnings, atomic checkpoints (``step_*.pt``, plus
+``last.pt`` and, with a validation split, ``best.pt``), exact resume, and stopping cleanly on
+SIGINT/SIGTERM or at the ``--max-minutes`` deadline.
 
 Several processes: ``torchrun --nproc_per_node N -m translate.cli train ...`` starts N copies;
 each builds the same networks from the same seed, reads its own shard of every epoch
@@ -34,6 +35,7 @@ import os
 import random
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -41,10 +43,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from training.data import EpochSampler, collate
+from training.data import EpochSampler, NoValidationSplit, collate
 from training.health import HealthMonitor
 from training.registry import METHODS
-from translate.checkpoint import build_checkpoint, load_checkpoint, save_checkpoint, unwrap
+from training.resume import ResumePoint, check_resume_config, find_resume_point, step_checkpoints
+from translate.atomic import atomic_link
+from translate.checkpoint import build_checkpoint, save_checkpoint, unwrap
 from translate.errors import CheckpointError, ConfigError, TranslateError
 
 log = logging.getLogger("training")
@@ -132,13 +136,23 @@ class StepContext:
 
 
 class Trainer:
-    """One training run: ``Trainer(cfg, data_dir, run_dir).run()`` -> exit code."""
+    """One training run: ``Trainer(cfg, data_dir, run_dir).run()`` -> exit code.
 
-    def __init__(self, cfg, data_dir, run_dir, *, resume: str | None = None, exclude=(), command_hint: str = ""):
+    ``resume``: ``"auto"`` or a checkpoint path (see :mod:`training.resume`); a caller that has
+    already found and checked the checkpoint passes it as ``resume_point``. ``deadline``: a
+    ``time.monotonic()`` value after which the run stops at the next step boundary, saving a
+    checkpoint as it does on SIGTERM (``translate train --max-minutes``).
+    """
+
+    def __init__(self, cfg, data_dir, run_dir, *, resume: str | None = None, exclude=(), command_hint: str = "",
+                 resume_point: ResumePoint | None = None, deadline: float | None = None):
         self.cfg, self.data_dir, self.run_dir = cfg, Path(data_dir), Path(run_dir)
         self.resume, self.exclude, self.command_hint = resume, tuple(exclude), command_hint
+        self.resume_point, self.deadline = resume_point, deadline
         self.rank, self.world, self.local_rank = _dist_env()
         self.stop_requested = False
+        self.stop_reason = ""  # e.g. "SIGTERM received", "time budget spent"
+        self.no_validation = ""  # why there is no validation split, when there is none
         self.last_checkpoint: Path | None = None
         self.best_metric: float | None = None
         self.step = 0
@@ -187,8 +201,7 @@ class Trainer:
                 e = copy.deepcopy(unwrap(nets[g])).eval()
                 e.requires_grad_(False)
                 self.ema[g] = e
-        self.dataset = self.method.dataset(cfg, self.data_dir, train=True, exclude=self.exclude)
-        self.val_dataset = self.method.dataset(cfg, self.data_dir, train=False, exclude=self.exclude)
+        self._setup_data()
         per_rank = math.ceil(len(self.dataset) / self.world)
         self.steps_per_epoch = per_rank // cfg.batch_size
         if self.steps_per_epoch < 1:
@@ -204,6 +217,28 @@ class Trainer:
         }
         self.health = HealthMonitor(cfg.gan_mode)
 
+    def _setup_data(self) -> None:
+        """Training data, its classes, and the validation split (None when the data has none)."""
+        cfg, method = self.cfg, self.method
+        self.dataset = method.dataset(cfg, self.data_dir, train=True, exclude=self.exclude)
+        type(method).check_data(cfg, self.dataset)
+        method.class_names = list(getattr(self.dataset, "class_names", []))
+        try:
+            self.val_dataset = method.dataset(cfg, self.data_dir, train=False, exclude=self.exclude)
+        except NoValidationSplit as exc:
+            self.val_dataset, self.no_validation = None, str(exc)
+
+    def describe_validation(self) -> str:
+        """One line saying which data the run validates on and which file keeps the best model."""
+        ds = self.val_dataset
+        if ds is None:
+            return (f"validation: none: {self.no_validation}. Without held-out data there is no best.pt; "
+                    "checkpoints/last.pt is the newest checkpoint")
+        n = min(self.cfg.val_images, len(ds))
+        where = getattr(ds, "source", self.data_dir)
+        return (f"validation: {n} of {len(ds)} held-out item(s) in {where}; {self.method.best_metric} picks "
+                "checkpoints/best.pt (checkpoints/last.pt is the newest)")
+
     def _lr_lambda(self):
         method, total = self.method, self.total_steps
 
@@ -217,14 +252,14 @@ class Trainer:
         """Where checkpoints go: RUN_DIR/checkpoints."""
         return self.run_dir / "checkpoints"
 
-    def find_resume(self) -> Path | None:
-        """The checkpoint ``--resume`` names (``auto`` = newest in RUN_DIR/checkpoints, None if none)."""
-        if not self.resume:
-            return None
-        if self.resume != "auto":
-            return Path(self.resume)
-        found = sorted(self.ckpt_dir().glob("step_*.pt"))
-        return found[-1] if found else None
+    def find_resume(self) -> ResumePoint | None:
+        """The checkpoint to continue from: the one given to the constructor, else what ``resume`` names
+        (checked against this run's config); None for a fresh start."""
+        if self.resume_point is None and self.resume:
+            self.resume_point = find_resume_point(self.run_dir, self.resume)
+            if self.resume_point is not None:
+                check_resume_config(self.cfg, self.resume_point)
+        return self.resume_point
 
     def training_state(self) -> dict:
         """Everything beyond the weights that an exact resume needs (plain tensors/lists)."""
@@ -242,7 +277,11 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> Path | None:
-        """Atomic checkpoint RUN_DIR/checkpoints/step_XXXXXXXX.pt (rank 0); keeps the last K (+ best.pt)."""
+        """Atomic checkpoint RUN_DIR/checkpoints/step_XXXXXXXX.pt (rank 0), keeping the last ``keep_last``.
+
+        ``last.pt`` (always) and ``best.pt`` (when ``best``: the newest validation result is the best
+        so far) are atomic second names of the step file, so pruning never removes them.
+        """
         if self.rank != 0:
             return None
         cfg = self.cfg
@@ -252,21 +291,21 @@ class Trainer:
                                 config=dataclasses.asdict(cfg), provenance=prov, ema=self.ema,
                                 training_state=self.training_state())
         path = save_checkpoint(ckpt, self.ckpt_dir() / f"step_{self.step:08d}.pt")
+        atomic_link(path, self.ckpt_dir() / "last.pt")
         if best:
-            save_checkpoint(ckpt, self.ckpt_dir() / "best.pt")
-        for old in sorted(self.ckpt_dir().glob("step_*.pt"))[: -cfg.keep_last]:
+            atomic_link(path, self.ckpt_dir() / "best.pt")
+        for old in step_checkpoints(self.ckpt_dir())[cfg.keep_last:]:
             old.unlink(missing_ok=True)
         self.last_checkpoint = path
         return path
 
-    def load(self, path: Path) -> None:
+    def load(self, point: ResumePoint) -> None:
         """Restore a checkpoint written by :meth:`save` (exactly, incl. optimizers and RNG)."""
-        ckpt = load_checkpoint(path, map_location=self.device)
-        state = ckpt.get("training_state")
-        if state is None:
-            raise CheckpointError(f"{path} holds weights only (no training state); it cannot be resumed")
+        path, ckpt = point.path, point.checkpoint
+        state = ckpt["training_state"]
         if ckpt["family"] != self.method.family:
             raise CheckpointError(f"{path} is a {ckpt['family']} checkpoint, not {self.method.family}")
+        self._check_networks(point)
         for name, net in self.method.nets.items():
             unwrap(net).load_state_dict(ckpt["networks"][name]["state_dict"])
         for name, e in self.ema.items():
@@ -276,7 +315,8 @@ class Trainer:
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"] or not self.scaler.is_enabled():  # amp may change on resume: a fresh scaler then
+            self.scaler.load_state_dict(state["scaler"])
         # the config's lr wins over the stored one (same value -> no change, so resume stays exact);
         # this is how "resume with a lower lr" after a divergence works
         for name, s in self.schedulers.items():
@@ -287,11 +327,35 @@ class Trainer:
         self.method.load_extra_state(state["method"])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
-        self.best_metric = state.get("best_metric")
+        self.best_metric = state.get("best_metric") if self.val_dataset is not None else None
         self.last_checkpoint = Path(path)
         if state.get("world_size", 1) != self.world:
             log.warning("resuming a %s-process run with %s processes: data order differs from an uninterrupted run",
                         state.get("world_size"), self.world)
+
+    def _check_networks(self, point: ResumePoint) -> None:
+        """The networks built for this run must be exactly the checkpoint's (architecture, every constructor
+        argument) and the data's classes its classes; CheckpointError naming the differences otherwise."""
+        ckpt, diffs = point.checkpoint, []
+        if set(ckpt["networks"]) != set(self.method.nets):
+            diffs.append(f"networks: checkpoint {sorted(ckpt['networks'])}, this run {sorted(self.method.nets)}")
+        for name, net in self.method.nets.items():
+            entry, net = ckpt["networks"].get(name), unwrap(net)
+            if entry is None:
+                continue
+            if entry["arch"] != net.arch:
+                diffs.append(f"{name}: checkpoint {entry['arch']}, this run {net.arch}")
+            for key in sorted(set(entry["kwargs"]) | set(net.arch_kwargs)):
+                old, new = entry["kwargs"].get(key, "(not set)"), net.arch_kwargs.get(key, "(not set)")
+                if old != new:
+                    diffs.append(f"{name} {key}: checkpoint {old!r}, this run {new!r}")
+        for name, info in self.method.processing().items():
+            stored = ckpt["processing"].get(name, {}).get("class_names")  # absent in files from before names
+            if stored is not None and list(stored) != info.class_names:
+                diffs.append(f"{name} classes of the data: checkpoint {stored}, {self.data_dir} {info.class_names}")
+        if diffs:
+            raise CheckpointError(f"{point.path} does not fit this run:\n" + "\n".join(f"  {d}" for d in diffs)
+                                  + "\nResume with the data and settings it was trained with, or start a new run.")
 
     # ---------------------------------------------------------------- helpers
     def _to_device(self, batch: dict) -> dict:
@@ -332,8 +396,10 @@ class Trainer:
         return {g: self.ema.get(g, unwrap(self.method.nets[g])) for g in self.method.generators}
 
     def _fixed_batch(self) -> dict:
-        n = min(4, len(self.val_dataset))
-        return self._to_device(collate([self.val_dataset[(i, i)] for i in range(n)]))
+        """The items of every sample grid: validation items, or (no validation split) training items."""
+        ds = self.val_dataset if self.val_dataset is not None else self.dataset
+        n = min(4, len(ds))
+        return self._to_device(collate([ds[(i, i)] for i in range(n)]))
 
     @contextlib.contextmanager
     def _eval_mode(self):
@@ -349,24 +415,26 @@ class Trainer:
 
     # ---------------------------------------------------------------- run
     def run(self) -> int:
-        """Train until total steps or a stop signal; returns 0 (NaN raises NonFiniteLossError)."""
+        """Train until total steps, a stop signal or the time budget; returns 0 (NaN raises NonFiniteLossError)."""
         self._setup_device()
         self._setup_model()
         cfg = self.cfg
-        resume_path = self.find_resume()
-        if resume_path is not None:
-            self.load(resume_path)
+        point = self.find_resume()
+        if point is not None:
+            self.load(point)
             if self.rank == 0:
-                print(f"resumed from {resume_path} at step {self.step}", flush=True)
-        elif self.resume and self.resume != "auto":
-            raise CheckpointError(f"--resume {self.resume}: no such checkpoint")
+                print(f"resumed from {point.path} at step {self.step}", flush=True)
         elif self.resume == "auto" and self.rank == 0:
             print(f"--resume auto: no checkpoint in {self.ckpt_dir()}; starting from step 0", flush=True)
+        if self.rank == 0:
+            print(self.describe_validation(), flush=True)
         self._broadcast_params()
         self._install_signals()
         from training.monitor import RunMonitor
 
         mon = RunMonitor(self) if self.rank == 0 else None
+        if mon is not None and point is not None:
+            mon.event("resumed", checkpoint=str(point.path))
         ctx = StepContext(self)
         fixed = self._fixed_batch()
         try:
@@ -395,6 +463,7 @@ class Trainer:
                     self._sync_buffers()
                     self._update_ema()
                     self.step += 1
+                    self._check_budget()
                     self._check_stop()
                     if mon is not None:
                         mon.after_step(losses, batch, fixed)
@@ -403,27 +472,45 @@ class Trainer:
             self._save_with_validation(mon, final=True)
             if mon is not None:
                 mon.close()
-            if self.stop_requested and self.step < self.total_steps and self.rank == 0:
-                print(f"stopped at step {self.step}/{self.total_steps}; checkpoint {self.last_checkpoint}. "
-                      f"Resume with: {self.command_hint or 'translate train ...'} --resume auto", flush=True)
-            elif self.rank == 0:
-                print(f"done: {self.step} steps; checkpoint {self.last_checkpoint}", flush=True)
+            if self.rank == 0:
+                print(self._final_message(), flush=True)
             return 0
         finally:
             self._restore_signals()
             if mon is not None:
                 mon.close()
 
+    def _final_message(self) -> str:
+        """What the run left behind, and how to continue it when it stopped early."""
+        saved = f"checkpoint {self.last_checkpoint}"
+        if self.val_dataset is not None and (self.ckpt_dir() / "best.pt").is_file():
+            saved += f" (best validation result: {self.ckpt_dir() / 'best.pt'})"
+        if self.stop_requested and self.step < self.total_steps:
+            why = f" ({self.stop_reason})" if self.stop_reason else ""
+            return (f"stopped at step {self.step}/{self.total_steps}{why}; {saved}. "
+                    f"Resume with: {self.command_hint or 'translate train ...'} --resume auto")
+        return f"done: {self.step} steps; {saved}"
+
     def _save_with_validation(self, mon, final: bool = False) -> None:
         best = False
         if mon is not None and (final or (self.cfg.val_every and self.step % self.cfg.val_every == 0)):
-            metric = mon.validate()
+            metric = mon.validate()  # None without a validation split: no best.pt then
             if metric is not None and (self.best_metric is None or metric > self.best_metric):
                 self.best_metric, best = metric, True
-        if self.rank == 0 and (self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:08d}.pt"):
-            self.save(best=best)
+        if self.rank == 0:
+            if self.last_checkpoint is None or self.last_checkpoint.name != f"step_{self.step:08d}.pt":
+                self.save(best=best)
+            elif best:  # this step is already saved (validated after its save): name it best.pt
+                atomic_link(self.last_checkpoint, self.ckpt_dir() / "best.pt")
         if self.world > 1:
             dist.barrier()
+
+    def _check_budget(self) -> None:
+        """Past the deadline (``--max-minutes``): stop at this step boundary, as SIGTERM does."""
+        if self.deadline is not None and not self.stop_requested and time.monotonic() >= self.deadline:
+            self.stop_requested, self.stop_reason = True, "time budget spent"
+            if self.rank == 0:
+                print(f"\ntime budget spent at step {self.step}: saving", file=sys.stderr, flush=True)
 
     def _check_stop(self) -> None:
         if self.world > 1:
@@ -437,7 +524,7 @@ class Trainer:
         def handler(signum, _frame):
             if self.stop_requested:  # second signal: stop now
                 raise KeyboardInterrupt
-            self.stop_requested = True
+            self.stop_requested, self.stop_reason = True, f"{signal.Signals(signum).name} received"
             if self.rank == 0:
                 print(f"\n{signal.Signals(signum).name} received: finishing this step, then saving", file=sys.stderr,
                       flush=True)

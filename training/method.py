@@ -17,7 +17,7 @@ branches on its name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -36,7 +36,22 @@ def choice(name: str, value: Any, allowed: tuple) -> None:
 
 @dataclass
 class TrainConfig:
-    """Fields every method shares: optimisation, schedule, logging, checkpoints, hardware."""
+    """Fields every method shares: optimisation, schedule, logging, checkpoints, hardware.
+
+    ``resume_may_change`` names the keys a resumed run may set differently from its checkpoint
+    (the schedule's length and learning rate, logging and checkpoint intervals, hardware); any
+    other difference is refused, because the checkpoint's networks, optimizer state and data
+    order belong to the values it was trained with. ``derived_keys`` are computed by ``check``
+    from other keys, so a resume recomputes them instead of taking the checkpoint's.
+    """
+
+    resume_may_change: ClassVar[frozenset[str]] = frozenset({
+        "lr", "max_steps", "n_epochs", "n_epochs_decay",  # how long and how fast
+        "log_every", "sample_every", "val_every", "val_images", "ckpt_every", "keep_last", "health_every",
+        "tensorboard",  # what is logged and kept
+        "device", "amp", "channels_last", "num_workers", "deterministic", "skip_bad",  # where and how it runs
+    })
+    derived_keys: ClassVar[tuple[str, ...]] = ()
 
     method: str = ""
     seed: int = 0
@@ -131,7 +146,9 @@ class Method:
     (``translate.data.LAYOUTS``), ``generators`` (exportable nets), ``directions``, ``opt_groups``
     (optimizer name -> the nets it updates), ``best_metric`` (validation key for best.pt) and
     ``higher_is_better``. Hooks: :meth:`networks`, :meth:`dataset`, :meth:`min_image_size`,
-    :meth:`train_step`, :meth:`validate`; the others have defaults.
+    :meth:`train_step`, :meth:`validate`; the others have defaults. ``dataset(..., train=False)``
+    returns the validation split, or raises ``training.data.NoValidationSplit`` when the data has
+    none (the run then has no validation and no ``best.pt``).
     """
 
     config_class: type[TrainConfig] = TrainConfig
@@ -164,6 +181,10 @@ class Method:
         raise NotImplementedError
 
     @classmethod
+    def check_data(cls, cfg, dataset) -> None:
+        """ConfigError when the training ``dataset`` does not fit ``cfg`` (e.g. its number of classes)."""
+
+    @classmethod
     def min_image_size(cls, cfg=None) -> int | None:
         """Smallest usable image side for the data check: for ``cfg``'s run, or (None) for any run."""
         return None
@@ -183,6 +204,7 @@ class Method:
         }
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.last_fake: torch.Tensor | None = None  # newest generator output, for health checks
+        self.class_names: list[str] = []  # the training data's classes (set by the trainer), label k = name k
 
     def make_optimizers(self, lr: float | None = None) -> None:
         """One Adam per group in ``opt_groups`` (paper settings come from the config)."""
@@ -219,6 +241,13 @@ class Method:
         out = g(batch["A"])
         return [batch["A"], out, batch["B"]]
 
+    @torch.no_grad()
+    def fixed_samples(self, generators: dict[str, nn.Module], round_: int = 0) -> dict[str, torch.Tensor] | None:
+        """Generators of latents only: images [N, C, H, W] from N fixed latents per group (a class name,
+        or "all"), for the health monitor's diversity check. None (the default): not applicable, as
+        a translator's output is fixed by its input. ``round_`` counts the checks (to rotate classes)."""
+        return None
+
     def provenance(self) -> dict[str, str]:
         """Method-specific facts stored with each checkpoint (e.g. which content loss SRGAN used)."""
         return {}
@@ -233,6 +262,7 @@ class Method:
                 in_channels=int(g.in_channels), out_channels=int(g.out_channels),
                 pad_multiple=int(getattr(g, "pad_multiple", 1)), scale=int(getattr(g, "scale", 1)),
                 latent_size=int(getattr(g, "nz", 0)), num_classes=int(getattr(g, "num_classes", 0) or 0),
+                class_names=self.class_names if getattr(g, "num_classes", 0) else [],
                 image_size=int(self.image_size()), direction=self.directions.get(name, ""),
             )
         return out

@@ -1,14 +1,16 @@
 """Watching a run (rank 0 only): progress bar, metrics JSONL + TensorBoard, sample grids,
 validation and health warnings. Split from ``training/loop.py`` so the loop reads in one sitting.
 
-Files in RUN_DIR: ``metrics.jsonl`` (one JSON object per log step / validation), ``tensorboard/``
-(``tensorboard --logdir RUN_DIR``), ``samples/step_XXXXXXXX.png`` (the columns of the method's
-``sample``, e.g. input | output | target).
+Files in RUN_DIR: ``metrics.jsonl`` (one JSON object per log step, validation, health check or
+event such as a resume), ``tensorboard/`` (``tensorboard --logdir RUN_DIR``),
+``samples/step_XXXXXXXX.png`` (the columns of the method's ``sample``, e.g. input | output | target).
 
-Validation (every ``val_every`` steps and at the end, on up to ``val_images`` unaugmented images)
-is the method's ``validate`` (``training/validation.py`` holds the shared metrics: PSNR/SSIM, and
-a Frechet distance of pooled pixels that is NOT FID); the method's ``best_metric`` and
-``higher_is_better`` choose best.pt.
+Validation (every ``val_every`` steps and at the end, on up to ``val_images`` unaugmented images
+of the data's validation split; none without one) is the method's ``validate``
+(``training/validation.py`` holds the shared metrics: PSNR/SSIM, and a Frechet distance of pooled
+pixels that is NOT FID); the method's ``best_metric`` and ``higher_is_better`` choose best.pt.
+Health checks (every ``health_every`` steps, ``training/health.py``) log their measurements as
+``health/...`` scalars, e.g. ``health/sample_spread`` for generators of latents.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.health import running_stats_settled
 from translate.images import convert_channels
 from translate.metrics import tensor_to_uint8
 
@@ -81,13 +84,7 @@ class RunMonitor:
         step = t.step
         self.bar.update(1)
         if step % cfg.health_every == 0:
-            real = batch.get("B")
-            for msg in t.health.check(step, losses, t.method.last_fake, real):
-                log.warning(msg)
-                self.bar.write(f"WARNING {msg}")
-                self.warning = msg.split(":")[1].strip().split(" (")[0][:40]
-            if not t.health.active:
-                self.warning = ""
+            self.check_health(step, losses, batch)
         if step % cfg.log_every == 0 or step == t.total_steps:
             vals = {k: float(v) for k, v in losses.items()}
             rate = (step - self.s0) / max(1e-9, time.time() - self.t0)
@@ -106,6 +103,25 @@ class RunMonitor:
         if step % cfg.sample_every == 0 or step == t.total_steps:
             self.write_grid(fixed)
 
+    def check_health(self, step: int, losses: dict, batch: dict) -> None:
+        """Health warnings (log + progress bar) and their measurements (metrics.jsonl + TensorBoard)."""
+        t = self.t
+        with t._eval_mode() as gens:  # what an export would give: EMA weights, eval mode
+            settled = running_stats_settled(gens.values())
+            samples = t.method.fixed_samples(gens, step // t.cfg.health_every) if settled else None
+        for msg in t.health.check(step, losses, t.method.last_fake, batch.get("B"), samples):
+            log.warning(msg)
+            self.bar.write(f"WARNING {msg}")
+            self.warning = msg.split(":")[1].strip().split(" (")[0][:40]
+        if not t.health.active:
+            self.warning = ""
+        if t.health.scalars:
+            self._write({"step": step, "epoch": step // t.steps_per_epoch, "time": time.time(), **t.health.scalars})
+
+    def event(self, name: str, **details) -> None:
+        """A non-numeric record in metrics.jsonl, e.g. where a resumed run continued from."""
+        self._write({"step": self.t.step, "time": time.time(), "event": name, **details})
+
     def write_grid(self, fixed: dict) -> None:
         """Save samples/step_XXXXXXXX.png from the fixed validation batch."""
         from PIL import Image as PILImage
@@ -121,6 +137,8 @@ class RunMonitor:
     def validate(self) -> float | None:
         """Run the method's validation; returns the "higher is better" score for best.pt."""
         t, cfg = self.t, self.t.cfg
+        if t.val_dataset is None:  # no validation split: no validation (never the training images)
+            return None
         n = min(cfg.val_images, len(t.val_dataset))
         if n == 0:
             return None

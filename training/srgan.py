@@ -17,6 +17,7 @@ channel with a scale-pixel border crop, as the SR papers report; best.pt has the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,10 @@ from translate.nets import network_requirements
 class SRGANConfig(TrainConfig):
     """SRGAN (Ledig et al. 2017): SRResNet stage (MSE) then GAN stage (VGG content + 1e-3 adversarial)."""
 
+    # a resumed run may lengthen either stage or move the lr drop; max_steps follows from the stages
+    resume_may_change: ClassVar[frozenset[str]] = TrainConfig.resume_may_change | {
+        "srresnet_steps", "gan_steps", "gan_lr_drop_at"}
+    derived_keys: ClassVar[tuple[str, ...]] = ("max_steps",)
     method: str = "srgan"
     scale: int = 4
     hr_size: int = 96  # HR crop; LR crop = hr_size / scale
@@ -111,8 +116,8 @@ class SRGAN(Method):
 
     @classmethod
     def data_scale(cls, cfg=None) -> int | None:
-        """HR/LR pairs must differ by the run's scale."""
-        return int(cfg.scale) if cfg is not None else None
+        """HR/LR pairs must differ by the run's scale (without a config: the default config's)."""
+        return int((cfg or SRGANConfig()).scale)
 
     def __init__(self, cfg, device) -> None:
         super().__init__(cfg, device)

@@ -50,6 +50,7 @@ from translate.checkpoint import generator_name, load_checkpoint, load_generator
 from translate.errors import ConfigError, ExportError, ModelError
 from translate.modelinfo import ModelInfo
 from translate.modelrepo import CONFIG_FILE, install_version, next_version
+from translate.nets import network_requirements
 from translate.nets.batchnorm import BATCHNORM_MODES, count_batchnorms, default_batchnorm_mode, use_batch_statistics
 
 log = logging.getLogger(__name__)
@@ -409,6 +410,11 @@ def _net_consistent_info(net: nn.Module, info: ModelInfo) -> ModelInfo:
     scale = getattr(net, "scale", None)
     if info.task == "super_resolve" and scale and scale != info.scale:
         raise ModelError(f"processing block says scale {info.scale} but the network upscales by {scale}")
+    arch = getattr(net, "arch", None)
+    if info.task != "generate" and arch:  # the network's own minimum input travels in the metadata
+        multiple = changes.get("pad_multiple", info.pad_multiple)
+        low = network_requirements(arch, getattr(net, "arch_kwargs", {})).min_input_size
+        changes["min_input_size"] = -(-max(low, 1) // multiple) * multiple
     return dataclasses.replace(info, **changes) if changes else info
 
 

@@ -93,10 +93,15 @@ class Sampler:
 
     def generate_arrays(self, seeds: Sequence[int] | None = None, z: np.ndarray | None = None,
                         labels: int | Sequence[int] | np.ndarray | None = None,
-                        truncation: float | None = None) -> np.ndarray:
+                        truncation: float | None = None, *,
+                        classes: str | Sequence[str] | None = None) -> np.ndarray:
         """Like :meth:`generate` but returns the raw float32 [N, C, S, S] output in [-1, 1]."""
         if (seeds is None) == (z is None):
             raise ConfigError("pass either seeds or z")
+        if classes is not None:
+            if labels is not None:
+                raise ConfigError("pass either labels (label numbers) or classes (class names), not both")
+            labels = self.info.labels_of(classes, what="class name")
         if z is None:
             z = self.seed_latents(seeds, truncation)
         elif truncation is not None:
@@ -117,12 +122,14 @@ class Sampler:
 
     def generate(self, seeds: Sequence[int] | None = None, z: np.ndarray | None = None,
                  labels: int | Sequence[int] | np.ndarray | None = None,
-                 truncation: float | None = None) -> list:
+                 truncation: float | None = None, *, classes: str | Sequence[str] | None = None) -> list:
         """Images (translate.images.Image, uint8) for ``seeds`` or explicit latents ``z`` [N, nz].
 
-        ``labels``: one class for all samples or one per sample (class-conditional models only).
+        Class-conditional models only: ``classes`` names the class (``info.class_names``, e.g. the
+        training folder's name) for all samples or one per sample; ``labels`` gives label numbers
+        0..num_classes-1 instead.
         """
         from translate.images import Image, from_model_array
 
-        arrays = self.generate_arrays(seeds=seeds, z=z, labels=labels, truncation=truncation)
+        arrays = self.generate_arrays(seeds=seeds, z=z, labels=labels, truncation=truncation, classes=classes)
         return [Image(pixels=from_model_array(a), alpha=None, format=None) for a in arrays]

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from translate.atomic import atomic_write_bytes
+from translate.atomic import atomic_write_bytes, temp_dir
 from translate.errors import ExportError, ModelError
 from translate.modelinfo import ModelInfo
 
@@ -113,14 +112,14 @@ def install_version(model_dir: str | os.PathLike, version: int, data: bytes, for
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     final = model_dir / str(version)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
+    tmp = temp_dir(model_dir, f".tmp-{version}-")  # mkdir()'s permissions, not mkdtemp's 0700
     old = None
     try:
         atomic_write_bytes(tmp / MODEL_FILE, lambda f: f.write(data))
         if final.exists():
             if not force:  # re-checked: another export may have taken the version meanwhile
                 raise ExportError(f"{final} already exists; pass --force to overwrite it or choose a new --version")
-            old = Path(tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir))
+            old = temp_dir(model_dir, f".old-{version}-")
             os.rename(final, old / "v")
         os.rename(tmp, final)
     except BaseException:

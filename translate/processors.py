@@ -40,7 +40,9 @@ class GenerateProcessor(Protocol):
     """What ``translate generate`` runs: images for seeds, or for a latent walk between two seeds.
 
     ``info`` describes the model (task, latent size, classes); ``chunk`` is the most images one
-    ``generate`` call should be asked for. Images are ``translate.images.Image``.
+    ``generate`` call should be asked for. Images are ``translate.images.Image``. ``label`` is a
+    label number; a class name becomes one through ``info.label_of(name)`` (the names are in
+    ``info.class_names``), which local and remote processors both have.
     """
 
     info: ModelInfo

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctranslate/v1/translate.proto\x12\x0ctranslate.v1\"[\n\rTilingOptions\x12&\n\x04mode\x18\x01 \x01(\x0e\x32\x18.translate.v1.TilingMode\x12\x11\n\ttile_size\x18\x02 \x01(\r\x12\x0f\n\x07overlap\x18\x03 \x01(\r\"\xbd\x01\n\x10TranslateRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\r\n\x05image\x18\x04 \x01(\x0c\x12\x30\n\routput_format\x18\x05 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\x0f\n\x07quality\x18\x06 \x01(\r\x12+\n\x06tiling\x18\x07 \x01(\x0b\x32\x1b.translate.v1.TilingOptions\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xcb\x01\n\x11TranslateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12)\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12\r\n\x05tiled\x18\x08 \x01(\x08\x12\"\n\x05\x65rror\x18\t \x01(\x0b\x32\x13.translate.v1.Error\"\x19\n\x08SeedList\x12\r\n\x05seeds\x18\x01 \x03(\x03\".\n\tSeedRange\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x12\n\nfirst_seed\x18\x02 \x01(\x03\"\x18\n\x06Latent\x12\x0e\n\x06values\x18\x01 \x03(\x02\"3\n\nLatentList\x12%\n\x07latents\x18\x01 \x03(\x0b\x32\x14.translate.v1.Latent\"\xc4\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\'\n\x05seeds\x18\x03 \x01(\x0b\x32\x16.translate.v1.SeedListH\x00\x12(\n\x05range\x18\x04 \x01(\x0b\x32\x17.translate.v1.SeedRangeH\x00\x12+\n\x07latents\x18\x05 \x01(\x0b\x32\x18.translate.v1.LatentListH\x00\x12\x17\n\ntruncation\x18\x06 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05label\x18\x07 \x01(\x03H\x02\x88\x01\x01\x12\x30\n\routput_format\x18\x08 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\x0f\n\x07quality\x18\t \x01(\rB\x08\n\x06sourceB\r\n\x0b_truncationB\x08\n\x06_label\";\n\x0eGeneratedImage\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x11\n\x04seed\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\x8b\x01\n\x10GenerateResponse\x12,\n\x06images\x18\x01 \x03(\x0b\x32\x1c.translate.v1.GeneratedImage\x12)\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\"\x13\n\x11ListModelsRequest\"\x83\x01\n\x0cModelSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.translate.v1.ModelState\x12\x0e\n\x06\x66\x61mily\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"@\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.translate.v1.ModelSummary\"0\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"?\n\x11TensorDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xad\x01\n\x06Limits\x12\x18\n\x10max_image_pixels\x18\x01 \x01(\x04\x12\x19\n\x11max_message_bytes\x18\x02 \x01(\x04\x12\x11\n\tmax_batch\x18\x03 \x01(\r\x12\x11\n\tmax_queue\x18\x04 \x01(\r\x12\x1a\n\x12max_generate_count\x18\x05 \x01(\r\x12\x19\n\x11tile_above_pixels\x18\x06 \x01(\x04\x12\x11\n\ttile_size\x18\x07 \x01(\r\"\xbe\x04\n\x10ModelDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x1a\n\x12\x61vailable_versions\x18\x03 \x03(\x03\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.translate.v1.ModelState\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x06 \x01(\t\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\x13\n\x0bin_channels\x18\x08 \x01(\r\x12\x14\n\x0cout_channels\x18\t \x01(\r\x12\x14\n\x0cpad_multiple\x18\n \x01(\r\x12\r\n\x05scale\x18\x0b \x01(\r\x12\x13\n\x0blatent_size\x18\x0c \x01(\r\x12\x13\n\x0bnum_classes\x18\r \x01(\r\x12\x12\n\nimage_size\x18\x0e \x01(\r\x12\x11\n\tdirection\x18\x0f \x01(\t\x12>\n\x08metadata\x18\x10 \x03(\x0b\x32,.translate.v1.ModelDescription.MetadataEntry\x12/\n\x06inputs\x18\x11 \x03(\x0b\x32\x1f.translate.v1.TensorDescription\x12\x30\n\x07outputs\x18\x12 \x03(\x0b\x32\x1f.translate.v1.TensorDescription\x12$\n\x06limits\x18\x13 \x01(\x0b\x32\x14.translate.v1.Limits\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03*Q\n\nTilingMode\x12\x14\n\x10TILING_MODE_AUTO\x10\x00\x12\x16\n\x12TILING_MODE_ALWAYS\x10\x01\x12\x15\n\x11TILING_MODE_NEVER\x10\x02*v\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x1b\n\x17MODEL_STATE_UNAVAILABLE\x10\x03\x32\x9f\x03\n\x10TranslateService\x12L\n\tTranslate\x12\x1e.translate.v1.TranslateRequest\x1a\x1f.translate.v1.TranslateResponse\x12V\n\x0fTranslateStream\x12\x1e.translate.v1.TranslateRequest\x1a\x1f.translate.v1.TranslateResponse(\x01\x30\x01\x12I\n\x08Generate\x12\x1d.translate.v1.GenerateRequest\x1a\x1e.translate.v1.GenerateResponse\x12O\n\nListModels\x12\x1f.translate.v1.ListModelsRequest\x1a .translate.v1.ListModelsResponse\x12I\n\x08GetModel\x12\x1d.translate.v1.GetModelRequest\x1a\x1e.translate.v1.ModelDescriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctranslate/v1/translate.proto\x12\x0ctranslate.v1\"[\n\rTilingOptions\x12&\n\x04mode\x18\x01 \x01(\x0e\x32\x18.translate.v1.TilingMode\x12\x11\n\ttile_size\x18\x02 \x01(\r\x12\x0f\n\x07overlap\x18\x03 \x01(\r\"\xbd\x01\n\x10TranslateRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\r\n\x05image\x18\x04 \x01(\x0c\x12\x30\n\routput_format\x18\x05 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\x0f\n\x07quality\x18\x06 \x01(\r\x12+\n\x06tiling\x18\x07 \x01(\x0b\x32\x1b.translate.v1.TilingOptions\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xcb\x01\n\x11TranslateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12)\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12\r\n\x05tiled\x18\x08 \x01(\x08\x12\"\n\x05\x65rror\x18\t \x01(\x0b\x32\x13.translate.v1.Error\"\x19\n\x08SeedList\x12\r\n\x05seeds\x18\x01 \x03(\x03\".\n\tSeedRange\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x12\n\nfirst_seed\x18\x02 \x01(\x03\"\x18\n\x06Latent\x12\x0e\n\x06values\x18\x01 \x03(\x02\"3\n\nLatentList\x12%\n\x07latents\x18\x01 \x03(\x0b\x32\x14.translate.v1.Latent\"\xd8\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\'\n\x05seeds\x18\x03 \x01(\x0b\x32\x16.translate.v1.SeedListH\x00\x12(\n\x05range\x18\x04 \x01(\x0b\x32\x17.translate.v1.SeedRangeH\x00\x12+\n\x07latents\x18\x05 \x01(\x0b\x32\x18.translate.v1.LatentListH\x00\x12\x17\n\ntruncation\x18\x06 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05label\x18\x07 \x01(\x03H\x02\x88\x01\x01\x12\x30\n\routput_format\x18\x08 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\x0f\n\x07quality\x18\t \x01(\r\x12\x12\n\nclass_name\x18\n \x01(\tB\x08\n\x06sourceB\r\n\x0b_truncationB\x08\n\x06_label\";\n\x0eGeneratedImage\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x11\n\x04seed\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\x8b\x01\n\x10GenerateResponse\x12,\n\x06images\x18\x01 \x03(\x0b\x32\x1c.translate.v1.GeneratedImage\x12)\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x19.translate.v1.ImageFormat\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\"\x13\n\x11ListModelsRequest\"\x98\x01\n\x0cModelSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.translate.v1.ModelState\x12\x0e\n\x06\x66\x61mily\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\x07 \x03(\t\"@\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.translate.v1.ModelSummary\"0\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"?\n\x11TensorDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xb1\x02\n\x06Limits\x12\x18\n\x10max_image_pixels\x18\x01 \x01(\x04\x12\x19\n\x11max_message_bytes\x18\x02 \x01(\x04\x12\x11\n\tmax_batch\x18\x03 \x01(\r\x12\x11\n\tmax_queue\x18\x04 \x01(\r\x12\x1a\n\x12max_generate_count\x18\x05 \x01(\r\x12\x19\n\x11tile_above_pixels\x18\x06 \x01(\x04\x12\x11\n\ttile_size\x18\x07 \x01(\r\x12\x18\n\x10max_batch_pixels\x18\x08 \x01(\x04\x12\x16\n\x0emin_input_size\x18\t \x01(\r\x12\x13\n\x0bmax_streams\x18\n \x01(\r\x12\x1e\n\x16max_streams_per_client\x18\x0b \x01(\r\x12\x1b\n\x13stream_idle_timeout\x18\x0c \x01(\x01\"\xd3\x04\n\x10ModelDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x1a\n\x12\x61vailable_versions\x18\x03 \x03(\x03\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.translate.v1.ModelState\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x06 \x01(\t\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\x13\n\x0bin_channels\x18\x08 \x01(\r\x12\x14\n\x0cout_channels\x18\t \x01(\r\x12\x14\n\x0cpad_multiple\x18\n \x01(\r\x12\r\n\x05scale\x18\x0b \x01(\r\x12\x13\n\x0blatent_size\x18\x0c \x01(\r\x12\x13\n\x0bnum_classes\x18\r \x01(\r\x12\x12\n\nimage_size\x18\x0e \x01(\r\x12\x11\n\tdirection\x18\x0f \x01(\t\x12>\n\x08metadata\x18\x10 \x03(\x0b\x32,.translate.v1.ModelDescription.MetadataEntry\x12/\n\x06inputs\x18\x11 \x03(\x0b\x32\x1f.translate.v1.TensorDescription\x12\x30\n\x07outputs\x18\x12 \x03(\x0b\x32\x1f.translate.v1.TensorDescription\x12$\n\x06limits\x18\x13 \x01(\x0b\x32\x14.translate.v1.Limits\x12\x13\n\x0b\x63lass_names\x18\x14 \x03(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03*Q\n\nTilingMode\x12\x14\n\x10TILING_MODE_AUTO\x10\x00\x12\x16\n\x12TILING_MODE_ALWAYS\x10\x01\x12\x15\n\x11TILING_MODE_NEVER\x10\x02*v\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x1b\n\x17MODEL_STATE_UNAVAILABLE\x10\x03\x32\x9f\x03\n\x10TranslateService\x12L\n\tTranslate\x12\x1e.translate.v1.TranslateRequest\x1a\x1f.translate.v1.TranslateResponse\x12V\n\x0fTranslateStream\x12\x1e.translate.v1.TranslateRequest\x1a\x1f.translate.v1.TranslateResponse(\x01\x30\x01\x12I\n\x08Generate\x12\x1d.translate.v1.GenerateRequest\x1a\x1e.translate.v1.GenerateResponse\x12O\n\nListModels\x12\x1f.translate.v1.ListModelsRequest\x1a .translate.v1.ListModelsResponse\x12I\n\x08GetModel\x12\x1d.translate.v1.GetModelRequest\x1a\x1e.translate.v1.ModelDescriptionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MODELDESCRIPTION_METADATAENTRY']._loaded_options = None
   _globals['_MODELDESCRIPTION_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_IMAGEFORMAT']._serialized_start=2350
-  _globals['_IMAGEFORMAT']._serialized_end=2461
-  _globals['_TILINGMODE']._serialized_start=2463
-  _globals['_TILINGMODE']._serialized_end=2544
-  _globals['_MODELSTATE']._serialized_start=2546
-  _globals['_MODELSTATE']._serialized_end=2664
+  _globals['_IMAGEFORMAT']._serialized_start=2544
+  _globals['_IMAGEFORMAT']._serialized_end=2655
+  _globals['_TILINGMODE']._serialized_start=2657
+  _globals['_TILINGMODE']._serialized_end=2738
+  _globals['_MODELSTATE']._serialized_start=2740
+  _globals['_MODELSTATE']._serialized_end=2858
   _globals['_TILINGOPTIONS']._serialized_start=46
   _globals['_TILINGOPTIONS']._serialized_end=137
   _globals['_TRANSLATEREQUEST']._serialized_start=140
@@ -56,27 +56,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LATENTLIST']._serialized_start=678
   _globals['_LATENTLIST']._serialized_end=729
   _globals['_GENERATEREQUEST']._serialized_start=732
-  _globals['_GENERATEREQUEST']._serialized_end=1056
-  _globals['_GENERATEDIMAGE']._serialized_start=1058
-  _globals['_GENERATEDIMAGE']._serialized_end=1117
-  _globals['_GENERATERESPONSE']._serialized_start=1120
-  _globals['_GENERATERESPONSE']._serialized_end=1259
-  _globals['_LISTMODELSREQUEST']._serialized_start=1261
-  _globals['_LISTMODELSREQUEST']._serialized_end=1280
-  _globals['_MODELSUMMARY']._serialized_start=1283
-  _globals['_MODELSUMMARY']._serialized_end=1414
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1416
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1480
-  _globals['_GETMODELREQUEST']._serialized_start=1482
-  _globals['_GETMODELREQUEST']._serialized_end=1530
-  _globals['_TENSORDESCRIPTION']._serialized_start=1532
-  _globals['_TENSORDESCRIPTION']._serialized_end=1595
-  _globals['_LIMITS']._serialized_start=1598
-  _globals['_LIMITS']._serialized_end=1771
-  _globals['_MODELDESCRIPTION']._serialized_start=1774
-  _globals['_MODELDESCRIPTION']._serialized_end=2348
-  _globals['_MODELDESCRIPTION_METADATAENTRY']._serialized_start=2301
-  _globals['_MODELDESCRIPTION_METADATAENTRY']._serialized_end=2348
-  _globals['_TRANSLATESERVICE']._serialized_start=2667
-  _globals['_TRANSLATESERVICE']._serialized_end=3082
+  _globals['_GENERATEREQUEST']._serialized_end=1076
+  _globals['_GENERATEDIMAGE']._serialized_start=1078
+  _globals['_GENERATEDIMAGE']._serialized_end=1137
+  _globals['_GENERATERESPONSE']._serialized_start=1140
+  _globals['_GENERATERESPONSE']._serialized_end=1279
+  _globals['_LISTMODELSREQUEST']._serialized_start=1281
+  _globals['_LISTMODELSREQUEST']._serialized_end=1300
+  _globals['_MODELSUMMARY']._serialized_start=1303
+  _globals['_MODELSUMMARY']._serialized_end=1455
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1457
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1521
+  _globals['_GETMODELREQUEST']._serialized_start=1523
+  _globals['_GETMODELREQUEST']._serialized_end=1571
+  _globals['_TENSORDESCRIPTION']._serialized_start=1573
+  _globals['_TENSORDESCRIPTION']._serialized_end=1636
+  _globals['_LIMITS']._serialized_start=1639
+  _globals['_LIMITS']._serialized_end=1944
+  _globals['_MODELDESCRIPTION']._serialized_start=1947
+  _globals['_MODELDESCRIPTION']._serialized_end=2542
+  _globals['_MODELDESCRIPTION_METADATAENTRY']._serialized_start=2495
+  _globals['_MODELDESCRIPTION_METADATAENTRY']._serialized_end=2542
+  _globals['_TRANSLATESERVICE']._serialized_start=2861
+  _globals['_TRANSLATESERVICE']._serialized_end=3276
 # @@protoc_insertion_point(module_scope)

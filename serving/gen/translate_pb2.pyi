@@ -123,7 +123,7 @@ class LatentList(_message.Message):
     def __init__(self, latents: _Optional[_Iterable[_Union[Latent, _Mapping]]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "version", "seeds", "range", "latents", "truncation", "label", "output_format", "quality")
+    __slots__ = ("model", "version", "seeds", "range", "latents", "truncation", "label", "output_format", "quality", "class_name")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +133,7 @@ class GenerateRequest(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     seeds: SeedList
@@ -142,7 +143,8 @@ class GenerateRequest(_message.Message):
     label: int
     output_format: ImageFormat
     quality: int
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., seeds: _Optional[_Union[SeedList, _Mapping]] = ..., range: _Optional[_Union[SeedRange, _Mapping]] = ..., latents: _Optional[_Union[LatentList, _Mapping]] = ..., truncation: _Optional[float] = ..., label: _Optional[int] = ..., output_format: _Optional[_Union[ImageFormat, str]] = ..., quality: _Optional[int] = ...) -> None: ...
+    class_name: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., seeds: _Optional[_Union[SeedList, _Mapping]] = ..., range: _Optional[_Union[SeedRange, _Mapping]] = ..., latents: _Optional[_Union[LatentList, _Mapping]] = ..., truncation: _Optional[float] = ..., label: _Optional[int] = ..., output_format: _Optional[_Union[ImageFormat, str]] = ..., quality: _Optional[int] = ..., class_name: _Optional[str] = ...) -> None: ...
 
 class GeneratedImage(_message.Message):
     __slots__ = ("image", "seed")
@@ -169,20 +171,22 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelSummary(_message.Message):
-    __slots__ = ("name", "version", "state", "family", "task", "error")
+    __slots__ = ("name", "version", "state", "family", "task", "error", "class_names")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     state: ModelState
     family: str
     task: str
     error: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[ModelState, str]] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[ModelState, str]] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., error: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
@@ -209,7 +213,7 @@ class TensorDescription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_image_pixels", "max_message_bytes", "max_batch", "max_queue", "max_generate_count", "tile_above_pixels", "tile_size")
+    __slots__ = ("max_image_pixels", "max_message_bytes", "max_batch", "max_queue", "max_generate_count", "tile_above_pixels", "tile_size", "max_batch_pixels", "min_input_size", "max_streams", "max_streams_per_client", "stream_idle_timeout")
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +221,11 @@ class Limits(_message.Message):
     MAX_GENERATE_COUNT_FIELD_NUMBER: _ClassVar[int]
     TILE_ABOVE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     TILE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MIN_INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_PER_CLIENT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     max_image_pixels: int
     max_message_bytes: int
     max_batch: int
@@ -224,10 +233,15 @@ class Limits(_message.Message):
     max_generate_count: int
     tile_above_pixels: int
     tile_size: int
-    def __init__(self, max_image_pixels: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_generate_count: _Optional[int] = ..., tile_above_pixels: _Optional[int] = ..., tile_size: _Optional[int] = ...) -> None: ...
+    max_batch_pixels: int
+    min_input_size: int
+    max_streams: int
+    max_streams_per_client: int
+    stream_idle_timeout: float
+    def __init__(self, max_image_pixels: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_generate_count: _Optional[int] = ..., tile_above_pixels: _Optional[int] = ..., tile_size: _Optional[int] = ..., max_batch_pixels: _Optional[int] = ..., min_input_size: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_streams_per_client: _Optional[int] = ..., stream_idle_timeout: _Optional[float] = ...) -> None: ...
 
 class ModelDescription(_message.Message):
-    __slots__ = ("name", "version", "available_versions", "state", "error", "family", "task", "in_channels", "out_channels", "pad_multiple", "scale", "latent_size", "num_classes", "image_size", "direction", "metadata", "inputs", "outputs", "limits")
+    __slots__ = ("name", "version", "available_versions", "state", "error", "family", "task", "in_channels", "out_channels", "pad_multiple", "scale", "latent_size", "num_classes", "image_size", "direction", "metadata", "inputs", "outputs", "limits", "class_names")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +268,7 @@ class ModelDescription(_message.Message):
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     available_versions: _containers.RepeatedScalarFieldContainer[int]
@@ -273,4 +288,5 @@ class ModelDescription(_message.Message):
     inputs: _containers.RepeatedCompositeFieldContainer[TensorDescription]
     outputs: _containers.RepeatedCompositeFieldContainer[TensorDescription]
     limits: Limits
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., available_versions: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[ModelState, str]] = ..., error: _Optional[str] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., in_channels: _Optional[int] = ..., out_channels: _Optional[int] = ..., pad_multiple: _Optional[int] = ..., scale: _Optional[int] = ..., latent_size: _Optional[int] = ..., num_classes: _Optional[int] = ..., image_size: _Optional[int] = ..., direction: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., available_versions: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[ModelState, str]] = ..., error: _Optional[str] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., in_channels: _Optional[int] = ..., out_channels: _Optional[int] = ..., pad_multiple: _Optional[int] = ..., scale: _Optional[int] = ..., latent_size: _Optional[int] = ..., num_classes: _Optional[int] = ..., image_size: _Optional[int] = ..., direction: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...

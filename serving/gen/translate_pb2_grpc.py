@@ -74,7 +74,8 @@ class TranslateServiceServicer:
     def TranslateStream(self, request_iterator, context):
         """Many images over one call; requests are processed concurrently (and batched), responses come
         back in request order and carry the request's id. A bad item gets a response with `error` set;
-        the stream goes on.
+        the stream goes on. Streams are bounded per server and per client (RESOURCE_EXHAUSTED), and a
+        stream that sends nothing for the server's idle timeout is closed (DEADLINE_EXCEEDED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

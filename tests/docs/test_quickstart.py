@@ -75,8 +75,9 @@ def test_readme_quickstart_runs_in_order(tmp_path):
             assert done.returncode == 0, (f"{block.where} failed (exit {done.returncode}):\n{text}\n"
                                           f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}")
         # What the README says the blocks leave behind.
-        for run in ("pix2pix", "cyclegan", "srgan", "dcgan"):
-            assert (tmp_path / "runs" / run / "checkpoints" / "best.pt").is_file()
+        for run in ("pix2pix", "cyclegan", "srgan", "dcgan"):  # no validation split: last.pt, and no best.pt
+            assert (tmp_path / "runs" / run / "checkpoints" / "last.pt").is_file()
+            assert not (tmp_path / "runs" / run / "checkpoints" / "best.pt").exists()
         for out in ("pix2pix", "cyclegan", "srgan", "served"):
             assert len(list((tmp_path / "out" / out).glob("*.png"))) == len(list((tmp_path / "photos").iterdir()))
         assert len(list((tmp_path / "out" / "dcgan").glob("seed*.png"))) == 16

@@ -1,6 +1,6 @@
 """The engine is the one core; the protocol adapters are thin.
 
-Both adapters run here on a bare ``grpc.Server`` built from an engine alone (no InferenceServer),
+Both adapters run here on a bare ``grpc.aio`` server built from an engine alone (no InferenceServer),
 which is all they are given in production too. The same bad tensor must get the same status and
 the same message through the engine and through KServe, a check shared by translate.v1 and KServe
 must read the same through both, and a generator must give through KServe exactly what the engine
@@ -9,6 +9,8 @@ computes for the same seeds.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -36,24 +38,33 @@ NZ, CLASSES = 8, 3  # the tiny generators of server_fixtures.make_repo
 
 
 class Bare:
-    """An engine and both adapters on a plain grpc.Server: what the adapters get is all they use."""
+    """An engine and both adapters on a plain grpc.aio server: what the adapters get is all they use."""
 
     def __init__(self, root) -> None:
         self.repository = ModelRepository(root, default_backend_factory(intra_op_threads=1))
         self.repository.poll()
         self.batcher = DynamicBatcher(max_batch=8, batch_timeout=0.002)
         self.engine = InferenceEngine(self.repository, self.batcher, Limits())
-        observer = RequestObserver(metrics=None)
-        self.grpc = grpc.server(ThreadPoolExecutor(4))
-        translate_grpc.add_TranslateServiceServicer_to_server(TranslateServicer(self.engine, observer), self.grpc)
-        kserve_grpc.add_GRPCInferenceServiceServicer_to_server(
-            KServeServicer(self.engine, lambda service: service in ("", "photo2art", "faces", "digits"), observer),
-            self.grpc)
-        self.address = f"127.0.0.1:{self.grpc.add_insecure_port('127.0.0.1:0')}"
-        self.grpc.start()
+        observer = RequestObserver(metrics=None, executor=ThreadPoolExecutor(4))
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def build():
+            server = grpc.aio.server()
+            translate_grpc.add_TranslateServiceServicer_to_server(TranslateServicer(self.engine, observer), server)
+            kserve_grpc.add_GRPCInferenceServiceServicer_to_server(
+                KServeServicer(self.engine, lambda service: service in ("", "photo2art", "faces", "digits"), observer),
+                server)
+            port = server.add_insecure_port("127.0.0.1:0")
+            await server.start()
+            return server, port
+
+        self.grpc, port = asyncio.run_coroutine_threadsafe(build(), self.loop).result()
+        self.address = f"127.0.0.1:{port}"
 
     def close(self) -> None:
-        self.grpc.stop(0)
+        asyncio.run_coroutine_threadsafe(self.grpc.stop(0), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
         self.batcher.close()
         self.repository.close()
 

@@ -82,7 +82,7 @@ def test_health_port_answers_plaintext_grpc_and_http_while_the_main_port_runs_tl
                 for _ in range(3):
                     assert stub.Check(health_pb2.HealthCheckRequest(), timeout=10).status == 1
                     assert http.get("/healthz").status_code == 200
-            rs.server.health.enter_graceful_shutdown()  # what a drain does first
+            rs.server.mark_not_serving()  # what a drain does first
             assert _check(port) == "NOT_SERVING" and _check(port, "m") == "NOT_SERVING"
             r = http.get("/healthz")
             assert r.status_code == 503 and r.json() == {"status": "NOT_SERVING"}
@@ -100,7 +100,7 @@ def test_health_port_watch_follows_model_changes(tmp_path):
         with grpc.insecure_channel(f"127.0.0.1:{rs.server.health_port}") as ch:
             watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(service="m"), timeout=30)
             assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-            rs.server.health.set("m", health_pb2.HealthCheckResponse.NOT_SERVING)  # as a failed reload does
+            rs.server._model_changed("m", False)  # as a failed reload does
             assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
             watch.cancel()
     finally:

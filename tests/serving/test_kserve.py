@@ -264,7 +264,16 @@ BAD = {
     "channels": (_raw(TRANSLATOR, [("input", "FP32", [1, 2, 8, 8], F32[:2 * 64 * 4])]), "INVALID_ARGUMENT",
                  "has 2 channels"),
     "not a multiple": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 6, 8], F32[:3 * 48 * 4])]), "INVALID_ARGUMENT",
-                       "positive multiples of 4"),
+                       "multiples of 4 and at least 8"),
+    # a ResNet's 1/4-size bottleneck needs 2 px for its reflection padding: 4x4 used to fail inside ONNX Runtime
+    "below the minimum": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 4, 4], F32[:3 * 16 * 4])]), "INVALID_ARGUMENT",
+                          "is 4x4; .* at least 8 .*send UINT8 pixels"),
+    "version superscript": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], F32)], version="\u00b2"),
+                            "INVALID_ARGUMENT", "1 to 18 ASCII digits"),
+    "version arabic-indic": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], F32)], version="\u0661"),
+                             "INVALID_ARGUMENT", "1 to 18 ASCII digits"),
+    "version 5000 digits": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], F32)], version="9" * 5000),
+                            "INVALID_ARGUMENT", "1 to 18 ASCII digits .*\\(5000 chars\\)"),
     "dtype": (_raw(TRANSLATOR, [("input", "INT32", [1, 3, 8, 8], F32)]), "INVALID_ARGUMENT", "input 'input' is INT32"),
     "unknown dtype": (_raw(TRANSLATOR, [("input", "FP64", [1, 3, 8, 8], F32 * 2)]), "INVALID_ARGUMENT",
                       "datatype 'FP64' is not accepted"),
@@ -274,7 +283,7 @@ BAD = {
                   "2 entries for 1 inputs"),
     "input name": (_raw(TRANSLATOR, [("image", "FP32", [1, 3, 8, 8], F32)]), "INVALID_ARGUMENT",
                    "no input 'image'; its inputs are \\['input'\\]"),
-    "nan values": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 4, 4], np.full(48, np.nan, np.float32).tobytes())]),
+    "nan values": (_raw(TRANSLATOR, [("input", "FP32", [1, 3, 8, 8], np.full(192, np.nan, np.float32).tobytes())]),
                    "INVALID_ARGUMENT", "NaN or infinity"),
     "pixels C": (_raw(TRANSLATOR, [("input", "UINT8", [1, 4, 4, 6], bytes(96))]), "INVALID_ARGUMENT", "got C = 6"),
     "unknown model": (_raw("nope", [("input", "FP32", [1, 3, 8, 8], F32)]), "NOT_FOUND", "no model named 'nope'"),
@@ -384,7 +393,7 @@ def test_shared_batcher_tiling_and_drain(tmp_path):
     from server_fixtures import local_translate
 
     model = tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
-    rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=500, tile_above_pixels=48 * 48, tile_size=64)
+    rs = start_server(tmp_path, max_batch=8, batch_timeout_ms=500, tile_above_pixels=64 * 64, tile_size=64)
     images = [pixels(16, 16, seed=20 + i) for i in range(6)]
     results, errors = [None] * 6, []
 
@@ -417,7 +426,7 @@ def test_shared_batcher_tiling_and_drain(tmp_path):
             assert metrics.value("translate_images_total", {"model": "m"}) - 6 > 1  # counted tile by tile
             assert np.array_equal(tiled, local_translate(model, encode_image(Image(big), "png"), tile=64,
                                                          overlap=32).pixels)
-            rs.server.health.enter_graceful_shutdown()  # what SIGTERM does first
+            rs.server.mark_not_serving()  # what SIGTERM does first
             assert client.is_server_live() and not client.is_server_ready() and not client.is_model_ready("m")
     finally:
         rs.server.drain(1)

@@ -85,8 +85,11 @@ def test_token_file_with_short_token_is_rejected(one_model, tmp_path):
 
 
 # ----------------------------------------------------------------------------- TLS
-def _pki(tmp_path: Path) -> dict[str, Path]:
-    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate (EC P-256)."""
+def _pki(tmp_path: Path, *, valid_days: float = 1.0) -> dict[str, Path]:
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate (EC P-256).
+
+    ``valid_days`` < 0 gives a server certificate that expired that long ago.
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -97,10 +100,11 @@ def _pki(tmp_path: Path) -> dict[str, Path]:
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    def cert(subject, key, issuer, issuer_key, ca=False, san=None):
+    def cert(subject, key, issuer, issuer_key, ca=False, san=None, days=1.0):
+        start = min(now, now + datetime.timedelta(days=days)) - datetime.timedelta(days=1)
         b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
              .public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .not_valid_before(start).not_valid_after(now + datetime.timedelta(days=days))
              .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
         if san:
             b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
@@ -117,12 +121,12 @@ def _pki(tmp_path: Path) -> dict[str, Path]:
 
     ca_key, srv_key, cli_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca = cert("test-ca", ca_key, "test-ca", ca_key, ca=True)
-    srv = cert("localhost", srv_key, "test-ca", ca_key,
+    srv = cert("localhost", srv_key, "test-ca", ca_key, days=valid_days,
                san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
     cli = cert("client-1", cli_key, "test-ca", ca_key)
     return {"ca": write(tmp_path / "ca.pem", ca), "cert": write(tmp_path / "server.pem", srv),
             "key": write(tmp_path / "server.key", srv_key), "client_cert": write(tmp_path / "client.pem", cli),
-            "client_key": write(tmp_path / "client.key", cli_key)}
+            "client_key": write(tmp_path / "client.key", cli_key), "other_key": write(tmp_path / "other.key", cli_key)}
 
 
 def test_tls_and_mutual_tls(one_model, tmp_path):
@@ -146,6 +150,42 @@ def test_tls_and_mutual_tls(one_model, tmp_path):
                 no_cert.list_models()
     finally:
         rs.server.drain(1)
+
+
+def test_bad_tls_files_are_named_at_start_up(one_model, tmp_path):
+    """A bad key or certificate used to surface as "cannot listen ... (port in use or bad host?)"."""
+    from translate.errors import ConfigError
+
+    pki = _pki(tmp_path)
+    cert, key, ca = str(pki["cert"]), str(pki["key"]), str(pki["ca"])
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("hello\n")
+    cases = {
+        "missing file": (dict(tls_cert=str(tmp_path / "nope.pem"), tls_key=key),
+                         f"--tls-cert {tmp_path / 'nope.pem'}: cannot read the certificate"),
+        "cert not PEM": (dict(tls_cert=str(garbage), tls_key=key), f"--tls-cert {garbage}: not a PEM certificate"),
+        "key not PEM": (dict(tls_cert=cert, tls_key=str(garbage)), f"--tls-key {garbage}: not a PEM private key"),
+        "swapped": (dict(tls_cert=key, tls_key=cert), "are --tls-cert and --tls-key swapped"),
+        "wrong key": (dict(tls_cert=cert, tls_key=str(pki["other_key"])),
+                      f"--tls-key {pki['other_key']} does not belong to the certificate in --tls-cert {cert}"),
+        "CA not PEM": (dict(tls_cert=cert, tls_key=key, tls_client_ca=str(garbage)),
+                       f"--tls-client-ca {garbage}: not a PEM certificate bundle"),
+    }
+    for case, (files, message) in cases.items():
+        with pytest.raises(ConfigError) as info:
+            start_server(one_model, **files)
+        assert message in str(info.value), (case, str(info.value))
+    (tmp_path / "old").mkdir()
+    expired = _pki(tmp_path / "old", valid_days=-2)
+    with pytest.raises(ConfigError, match=r"--tls-cert .*server.pem: the certificate expired on \d{4}-"):
+        start_server(one_model, tls_cert=str(expired["cert"]), tls_key=str(expired["key"]))
+    # the CLI: exit status 2 and the message, before any model is loaded
+    proc = subprocess.run([sys.executable, "-m", "translate.cli", "serve", "--models", str(one_model), "--port", "0",
+                           "--tls-cert", cert, "--tls-key", str(pki["other_key"])],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2 and "does not belong to the certificate" in proc.stderr, proc.stderr[-2000:]
+    rs = start_server(one_model, tls_cert=cert, tls_key=key, tls_client_ca=ca)  # the right files still start
+    rs.server.drain(1)
 
 
 # ----------------------------------------------------------------------------- time and load

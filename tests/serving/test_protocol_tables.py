@@ -43,8 +43,9 @@ def test_requests_outputs_versions_and_duplicates():
     with pytest.raises(InvalidRequestError, match="input 'z' appears twice"):
         v2.named_tensors([("z", np.zeros(1)), ("z", np.zeros(1))])
     assert (v2.parse_version(""), v2.parse_version("12")) == (0, 12)
-    with pytest.raises(InvalidRequestError, match="version number such as '1'"):
+    with pytest.raises(InvalidRequestError, match="version number of 1 to 18 ASCII digits such as '1'"):
         v2.parse_version("latest")
+    assert v2.parse_version("0042") == 42 and v2.parse_version("9" * 18) == 10**18 - 1
     assert v2.server_metadata()["extensions"] == ["model_configuration"]
 
 
@@ -82,3 +83,11 @@ def test_client_refuses_bad_names_before_calling_and_returns_the_engines_result_
             client.translate(b"x", "m", tiling="sometimes")
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0661", "\uff11", "9" * 19, "9" * 5000, "-1", "+1", " 1", "1.0"])
+def test_model_version_takes_ascii_digits_only(text):
+    """str.isdigit() took "²" (then int() failed: INTERNAL) and Arabic-Indic "١" (as version 1)."""
+    with pytest.raises(InvalidRequestError, match="1 to 18 ASCII digits") as info:
+        v2.parse_version(text)
+    assert len(str(info.value)) < 300  # 5000 digits are not echoed back

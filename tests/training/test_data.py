@@ -137,8 +137,9 @@ def test_augmentation_resizes_like_the_reference_implementation(tmp_path):
         np.testing.assert_array_equal(_uint8(item["B"]), b[:, ::-1] if mirrored else b)  # same crop and flip
         seen.add(where)
     assert len(seen) > 3 and {m for *_, m in seen} == {False, True}  # crops and flips vary with the seed
+    make_paired(root / "val", n=1, size=40, side_by_side=False)  # validation reads the val split
     val = PairedDataset(root, load_size=44, crop_size=32, train=False)[(0, 0)]
-    whole = np.asarray(PILImage.open(root / "A" / "000.png").resize((32, 32), PILImage.BICUBIC))
+    whole = np.asarray(PILImage.open(root / "val" / "A" / "000.png").resize((32, 32), PILImage.BICUBIC))
     np.testing.assert_array_equal(_uint8(val["A"]), whole)  # validation: straight to the crop size
     un = make_unpaired(tmp_path / "u", n_a=1, n_b=1, size=40)
     ref_a = np.asarray(PILImage.open(un / "trainA" / "a000.png").resize((44, 44), PILImage.BICUBIC))
@@ -153,8 +154,8 @@ def test_grey_inputs_are_pillow_exact(tmp_path):
     pil_grey = np.asarray(PILImage.fromarray(a).convert("L"))
     assert (np.resize(float_grey, (16, 16)) != pil_grey).all()  # the case that tells the two apart
     for side, px in (("A", a), ("B", a)):
-        (tmp_path / side).mkdir()
-        PILImage.fromarray(px).save(tmp_path / side / "0.png")
+        (tmp_path / "val" / side).mkdir(parents=True)
+        PILImage.fromarray(px).save(tmp_path / "val" / side / "0.png")
     item = PairedDataset(tmp_path, in_channels=1, load_size=16, crop_size=16, train=False)[(0, 0)]
     np.testing.assert_array_equal(_uint8(item["A"])[..., 0], pil_grey)
     assert item["B"].shape == (3, 16, 16)

@@ -79,6 +79,7 @@ def test_the_documented_example_method_trains(tmp_path, capsys, l1_method):
     preset = next(b for b in _doc_blocks("text") if b.startswith("method: l1"))
     (tmp_path / "l1-tiny.yaml").write_text(preset)
     data = make_paired(tmp_path / "data", n=6, size=40)
+    make_paired(data / "val", n=2, size=40, seed=1)  # held-out pairs: validation never reads training data
     run = tmp_path / "run"
     assert main(["data", "check", str(data), "--method", "l1"]) == 0  # found through the plugin entry point
     fast = ["--device", "cpu", "--set", "tensorboard=false", "--set", "log_every=1", "--set", "max_steps=4",

@@ -304,8 +304,19 @@ def test_check_reads_the_suffixes_the_decoder_reads(tmp_path: Path) -> None:
 def test_check_sr_pairs_against_the_scale(tmp_path: Path) -> None:
     make_downscale_dataset(_photos(tmp_path), tmp_path / "sr", scale=4, progress=False)
     assert check_dataset(tmp_path / "sr", "sr", scale=4) == []
-    problems = "\n".join(map(str, check_dataset(tmp_path / "sr", "sr", scale=2)))
-    assert "is 4x LR" in problems and "but the scale is 2" in problems
+    notes: list[str] = []
+    problems = check_dataset(tmp_path / "sr", "sr", scale=2, notes=notes)
+    # a whole set made at another factor is one problem that names the measured factor and both fixes
+    assert len(problems) == 1 and problems[0].path == tmp_path / "sr" / "LR"
+    assert "every LR image is 1/4 of its HR image (x4, all 2 pairs), but the scale is 2" in str(problems[0])
+    assert "--set scale=4" in str(problems[0]) and "--scale 2" in str(problems[0])
+    assert notes == [f"{tmp_path / 'sr'}: HR/LR pairs measured at x4 (2 pairs)"]
+    # one odd pair among good ones is a problem of that file
+    one = tmp_path / "sr" / "LR" / "one.png"
+    with PILImage.open(tmp_path / "sr" / "HR" / "one.png") as hr:
+        hr.resize((hr.width // 2, hr.height // 2)).save(one)
+    problems = "\n".join(map(str, check_dataset(tmp_path / "sr", "sr", scale=4)))
+    assert "one.png: HR 48x40 is 2x LR 24x20, but the scale is 4" in problems and "two" not in problems
 
 
 def test_check_idx_files_as_training_reads_them(tmp_path: Path) -> None:

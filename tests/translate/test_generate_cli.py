@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from server_fixtures import make_repo
+from server_fixtures import make_repo, tiny_generator
 
 from translate.cli import main
-from translate.errors import ConfigError
+from translate.errors import ConfigError, LabelError
+from translate.modelinfo import ModelInfo
 from translate.seeds import parse_seeds, seeds_from_count
 
 
@@ -67,14 +68,55 @@ def test_class_conditional_rules(tmp_path, repo, capsys):
     assert _gen("--model", faces, "--seeds", "0", "--class", "1", "-o", tmp_path) == 2
     assert "unconditional" in capsys.readouterr().err
     assert _gen("--model", digits, "--seeds", "0", "--class", "3", "-o", tmp_path) == 2
-    assert "out of range" in capsys.readouterr().err and not list(tmp_path.glob("*.png"))
+    # a file without recorded names is named by its label numbers
+    assert "unknown --class '3'; this model's classes are '0', '1', '2'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.png"))
     assert _gen("--model", digits, "--seeds", "0", "-o", tmp_path) == 2
-    assert "--class C" in capsys.readouterr().err
+    assert "pass --class NAME with one of: 0, 1, 2" in capsys.readouterr().err
     assert _gen("--model", digits, "--seeds", "0", "--class", "0", "-o", tmp_path / "c0") == 0
     assert _gen("--model", digits, "--seeds", "0", "--class", "1", "-o", tmp_path / "c1") == 0
     c0, c1 = _images(tmp_path / "c0"), _images(tmp_path / "c1")
     assert list(c0) == ["seed000000-class0.png"] and list(c1) == ["seed000000-class1.png"]
     assert not np.array_equal(c0["seed000000-class0.png"], c1["seed000000-class1.png"])  # the class matters
+
+
+def _named_generator(path: Path, names: list[str]) -> Path:
+    """The tiny conditional generator, its metadata carrying class names (as training now records them)."""
+    import onnx
+    from onnx import helper
+
+    tiny_generator(path, seed=5, num_classes=len(names))
+    model = onnx.load(str(path))
+    info = ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props})
+    info.class_names = list(names)
+    del model.metadata_props[:]
+    helper.set_model_props(model, info.to_metadata())
+    onnx.save(model, str(path))
+    return path
+
+
+def test_classes_are_chosen_by_name(tmp_path, capsys):
+    """Class folders 1, 5, 7, 8 are labels 0..3: `--class 7` is label 2, and `--class 2` is no class of the model."""
+    from translate.backends import load_backend
+    from translate.latents import Sampler
+
+    model = _named_generator(tmp_path / "m" / "1" / "model.onnx", ["1", "5", "7", "8"])
+    assert _gen("--model", model, "--seeds", "0-1", "--class", "7", "-o", tmp_path / "by-name") == 0
+    written = _images(tmp_path / "by-name")
+    assert list(written) == ["seed000000-class7.png", "seed000001-class7.png"]
+    sampler = Sampler(load_backend(str(model), device="cpu"))
+    by_label = sampler.generate(seeds=[0, 1], labels=2)
+    assert np.array_equal(written["seed000000-class7.png"], by_label[0].pixels)
+    assert np.array_equal(sampler.generate_arrays(seeds=[1], classes="7"), sampler.generate_arrays(seeds=[1], labels=2))
+    assert not np.array_equal(sampler.generate_arrays(seeds=[1], classes="8"),
+                              sampler.generate_arrays(seeds=[1], labels=2))
+    capsys.readouterr()
+    assert _gen("--model", model, "--seeds", "0", "--class", "2", "-o", tmp_path / "bad") == 2
+    assert "unknown --class '2'; this model's classes are '1', '5', '7', '8'" in capsys.readouterr().err
+    with pytest.raises(LabelError, match="unknown class name '3'"):
+        sampler.generate(seeds=[0], classes=["7", "3"])
+    assert main(["info", str(model)]) == 0
+    assert "classes (--class NAME -> label): 1 -> 0, 5 -> 1, 7 -> 2, 8 -> 3" in capsys.readouterr().out
 
 
 def test_interpolation_strip_and_grid(tmp_path, repo):
@@ -108,3 +150,22 @@ def test_usage_errors(tmp_path, repo, capsys):
         _gen("--model", faces, "--seeds", "1", "--count", "2", "-o", tmp_path)
     assert exc.value.code == 2
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_class_names_work_through_a_server(tmp_path, capsys):
+    """The remote processor reads the model file's metadata too: --server resolves the same names."""
+    from server_fixtures import start_server
+
+    model = _named_generator(tmp_path / "models" / "named" / "1" / "model.onnx", ["1", "5", "7", "8"])
+    rs = start_server(tmp_path / "models")
+    try:
+        assert _gen("--server", rs.address, "--model", "named", "--seeds", "0", "--class", "7",
+                    "-o", tmp_path / "remote") == 0
+        assert _gen("--server", rs.address, "--model", "named", "--seeds", "0", "--class", "2",
+                    "-o", tmp_path / "bad") == 2
+        assert "unknown --class '2'; this model's classes are '1', '5', '7', '8'" in capsys.readouterr().err
+    finally:
+        rs.server.drain(1)
+    assert _gen("--model", model, "--seeds", "0", "--class", "7", "-o", tmp_path / "local") == 0
+    assert np.array_equal(_images(tmp_path / "remote")["seed000000-class7.png"],
+                          _images(tmp_path / "local")["seed000000-class7.png"])

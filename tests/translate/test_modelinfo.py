@@ -38,3 +38,50 @@ def test_messages_use_the_callers_name_for_the_argument():
         CONDITIONAL.check_labels(None, name="--class C")
     with pytest.raises(LabelError, match="--class C out of range"):
         CONDITIONAL.check_labels([7], name="--class C")
+
+
+NAMED = ModelInfo(family="dcgan", task="generate", in_channels=0, latent_size=8, num_classes=4,
+                  class_names=["1", "5", "7", "8"])
+
+
+def test_class_names_travel_in_checkpoints_and_onnx_metadata():
+    assert ModelInfo.from_dict(NAMED.to_dict()).class_names == ["1", "5", "7", "8"]
+    md = NAMED.to_metadata()
+    assert md["class_names"] == '["1", "5", "7", "8"]'  # one JSON list under one metadata key
+    assert ModelInfo.from_metadata(md).class_names == ["1", "5", "7", "8"]
+    assert "class_names" not in UNCONDITIONAL.to_metadata() and UNCONDITIONAL.class_names == []
+
+
+def test_files_without_names_are_named_by_their_label_numbers():
+    old = {k: v for k, v in NAMED.to_dict().items() if k != "class_names"}
+    assert ModelInfo.from_dict(old).class_names == ["0", "1", "2", "3"]
+    md = {k: v for k, v in NAMED.to_metadata().items() if k != "class_names"}
+    info = ModelInfo.from_metadata(md)
+    assert info.class_names == ["0", "1", "2", "3"] and info.label_of("3") == 3
+
+
+def test_names_resolve_exactly_and_unknown_ones_list_the_known():
+    assert NAMED.label_of("7") == 2 and NAMED.labels_of(["8", "1"]).tolist() == [3, 0]
+    assert NAMED.labels_of("5").dtype == np.int64
+    with pytest.raises(LabelError, match="unknown class '2'; this model's classes are '1', '5', '7', '8'"):
+        NAMED.label_of("2")  # a number that is not a name is not read as a label number either
+    with pytest.raises(LabelError, match="unknown class '07'"):
+        NAMED.label_of("07")
+    with pytest.raises(LabelError, match="unconditional"):
+        UNCONDITIONAL.label_of("7")
+
+
+@pytest.mark.parametrize("names, k, message", [
+    (["a", "b"], 3, "2 class_names for 3 classes"),
+    (["a", "a"], 2, "distinct"),
+    (["a", ""], 2, "non-empty strings"),
+    (["a"], 0, "unconditional"),
+])
+def test_bad_class_names_are_refused(names, k, message):
+    with pytest.raises(ModelError, match=message):
+        ModelInfo(family="dcgan", task="generate", in_channels=0, latent_size=8, num_classes=k, class_names=names)
+    if k:
+        md = {**ModelInfo(family="dcgan", task="generate", latent_size=8, num_classes=k).to_metadata(),
+              "class_names": "not json"}
+        with pytest.raises(ModelError, match="class_names is not a JSON list"):
+            ModelInfo.from_metadata(md)

@@ -86,7 +86,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--layout", choices=LAYOUTS, help="the data layout to check against, without the trainer")
     k.add_argument("--min-size", type=int, metavar="PX",
                    help="smallest usable image side (default: the method's minimum; none with --layout)")
-    k.add_argument("--scale", type=int, help="sr layout: HR/LR pairs must differ by exactly this factor")
+    k.add_argument("--scale", type=int, help="sr layout: HR/LR pairs must differ by exactly this factor (default with "
+                                             "--method: the method's default, e.g. 4 for srgan; any without)")
 
 
 def _common(p: argparse.ArgumentParser, *, seed: bool = True) -> None:
@@ -168,8 +169,14 @@ def _check(args: argparse.Namespace) -> int:
     else:
         layout, min_size, scale, target = args.layout, None, None, f"{args.layout} data"
     min_size = args.min_size if args.min_size is not None else min_size
+    assumed = args.scale is None and scale is not None  # the method's default scale, not the user's
     scale = args.scale if args.scale is not None else scale
-    problems = check_dataset(args.dir, layout, min_size=min_size, scale=scale)
+    notes: list[str] = []
+    problems = check_dataset(args.dir, layout, min_size=min_size, scale=scale, notes=notes)
+    for note in notes:
+        print(note)
+    if assumed:
+        print(f"checked against scale x{scale}, the {args.method} default; pass --scale N for a run at another scale")
     if not problems:
         print(f"{args.dir}: no problems found for {target}")
         return 0

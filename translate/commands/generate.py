@@ -7,6 +7,12 @@ server (the remote processor of ``serving.remote``, found through
 seed B by spherical interpolation, as in the latent walks of the DCGAN paper (Radford et al.
 2016, sec. 6.1; slerp as recommended by White 2016, "Sampling Generative Networks"), and writes
 the frames plus one strip image.
+
+Class-conditional models take ``--class NAME``: the name of a class as the model records it
+(``ModelInfo.class_names``: the training data's class folder or IDX label, e.g. ``--class 7`` for
+the folder ``7/``). Names match exactly, as strings, so ``7`` is never read as "label number 7"
+of a model whose classes are named otherwise; models exported before names were recorded are
+named by their label numbers. ``translate info MODEL`` lists the names.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=8, help="frames of --interpolate, both ends included (default 8)")
     p.add_argument("--truncation", type=float, metavar="PSI",
                    help="resample latent entries with |z| > PSI (the truncation trick); smaller = safer, less varied")
-    p.add_argument("--class", dest="class_label", type=int, metavar="C", help="class for class-conditional models")
+    p.add_argument("--class", dest="class_name", metavar="NAME",
+                   help="class-conditional models: the class to draw, by name (`translate info MODEL` lists them)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--grid", metavar="FILE.png", help="also write all images as one contact grid")
     p.add_argument("--device", choices=DEVICES, default="auto", help="local device (default auto)")
@@ -107,13 +114,13 @@ def main(args: argparse.Namespace) -> int:
         if source.info.task != "generate":
             raise ConfigError(f"{args.model} is a {source.info.task} model; `translate generate` needs a generator "
                               "(use `translate run` for translators)")
-        source.info.check_labels(None if args.class_label is None else [args.class_label], name="--class C")
+        label = _class_label(source.info, args.class_name)
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
-        suffix = "" if args.class_label is None else f"-class{args.class_label}"
+        suffix = "" if args.class_name is None else f"-class{_file_safe(args.class_name)}"
         written: list = []
         if pair is not None:
-            frames = source.interpolate(pair[0], pair[1], args.steps, label=args.class_label,
+            frames = source.interpolate(pair[0], pair[1], args.steps, label=label,
                                         truncation=args.truncation)
             stem = f"interp-{pair[0]}-{pair[1]}{suffix}"
             for k, img in enumerate(frames):
@@ -124,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             for start in range(0, len(seeds), source.chunk):
                 chunk = seeds[start:start + source.chunk]
-                images = source.generate(chunk, label=args.class_label, truncation=args.truncation)
+                images = source.generate(chunk, label=label, truncation=args.truncation)
                 for seed, img in zip(chunk, images):
                     write_image(img, out / f"seed{seed:06d}{suffix}.png", fmt="png")
                 if args.grid is not None:
@@ -136,6 +143,26 @@ def main(args: argparse.Namespace) -> int:
     finally:
         source.close()
     return 0
+
+
+def _class_label(info, name: str | None) -> int | None:
+    """The label number for ``--class NAME`` (None for an unconditional model); LabelError says what fits."""
+    from translate.errors import LabelError
+
+    if name is None:
+        if info.num_classes:
+            shown = ", ".join(info.class_names[:20]) + (" ..." if info.num_classes > 20 else "")
+            raise LabelError(f"this model is class-conditional ({info.num_classes} classes): pass --class NAME "
+                             f"with one of: {shown}")
+        return None
+    return info.label_of(name, what="--class")
+
+
+def _file_safe(name: str) -> str:
+    """A class name as part of a file name: letters, digits, '.', '_' and '-' kept, anything else '_'."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
 
 
 def _open_source(args: argparse.Namespace):

@@ -34,6 +34,7 @@ def _count_parameters(arch: str, kwargs: dict, state_dict: dict) -> tuple[int, s
 def describe_checkpoint(path) -> dict:
     """Plain-dict description of a checkpoint (what ``--json`` prints)."""
     from translate.checkpoint import load_checkpoint
+    from translate.modelinfo import ModelInfo
 
     ckpt = load_checkpoint(path)
     networks = {}
@@ -49,7 +50,8 @@ def describe_checkpoint(path) -> dict:
         "format_version": ckpt.get("format_version"),
         "family": ckpt["family"],
         "networks": networks,
-        "processing": ckpt["processing"],
+        # through ModelInfo, so files from before a field existed show its default (e.g. class_names)
+        "processing": {name: ModelInfo.from_dict(p).to_dict() for name, p in ckpt["processing"].items()},
         "ema": sorted((ckpt.get("ema") or {}).keys()),
         "provenance": {k: v for k, v in (ckpt.get("provenance") or {}).items()},
         "resumable": bool(state),
@@ -107,8 +109,9 @@ def _print_human(d: dict) -> None:
                   + (" [EMA weights stored]" if name in d["ema"] else ""))
         print("  processing:")
         for name, p in d["processing"].items():
-            shown = {k: v for k, v in p.items() if k != "provenance" and v not in ("", 0, None)}
+            shown = {k: v for k, v in p.items() if k not in ("provenance", "class_names") and v not in ("", 0, None)}
             print(f"    {name}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+            _print_classes(p, indent="      ")
         if d["provenance"]:
             print("  provenance: " + ", ".join(f"{k}={v}" for k, v in d["provenance"].items()))
         return
@@ -121,10 +124,18 @@ def _print_human(d: dict) -> None:
         print(f"  {d['note']}")
         return
     info = d["model_info"]
-    shown = {k: v for k, v in info.items() if k != "provenance"}
+    shown = {k: v for k, v in info.items() if k not in ("provenance", "class_names")}
     print("  model: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    _print_classes(info, indent="  ")
     if info.get("provenance"):
         print("  provenance: " + ", ".join(f"{k}={v}" for k, v in info["provenance"].items()))
+
+
+def _print_classes(info: dict, indent: str) -> None:
+    """The class names of a class-conditional model, with their label numbers (what --class takes)."""
+    names = info.get("class_names") or []
+    if names:
+        print(f"{indent}classes (--class NAME -> label): " + ", ".join(f"{n} -> {k}" for k, n in enumerate(names)))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ def _check_unpaired(root: Path, problems: list[DataProblem], min_size: int) -> N
         _check_folder(list_image_files(folder), problems, min_size)
 
 
-def _check_sr(root: Path, problems: list[DataProblem], min_size: int, scale: int | None) -> None:
+def _check_sr(root: Path, problems: list[DataProblem], min_size: int, scale: int | None, notes: list[str]) -> None:
     base = root / "train" if (root / "train").is_dir() else root
     if not (base / "HR").is_dir():
         _check_folder(list_image_files(base), problems, min_size)
@@ -118,6 +118,7 @@ def _check_sr(root: Path, problems: list[DataProblem], min_size: int, scale: int
     if not (base / "LR").is_dir():
         return
     lr = _check_folder(list_image_files(base / "LR"), problems, 1)
+    ratios: dict[Path, int] = {}
     for p, (h, w, _) in sh.items():
         q = base / "LR" / p.name
         if q not in lr:
@@ -126,8 +127,26 @@ def _check_sr(root: Path, problems: list[DataProblem], min_size: int, scale: int
         lh, lw = lr[q][:2]
         if h % lh or w % lw or h // lh != w // lw:
             problems.append(DataProblem(p, f"HR {w}x{h} is not an integer multiple of LR {lw}x{lh}"))
-        elif scale is not None and h // lh != scale:
-            problems.append(DataProblem(p, f"HR {w}x{h} is {h // lh}x LR {lw}x{lh}, but the scale is {scale}"))
+        else:
+            ratios[p] = h // lh
+    counts = Counter(ratios.values())
+    if counts:
+        notes.append(f"{base}: HR/LR pairs measured at " + ", ".join(
+            f"x{r} ({n} pair{'s' if n > 1 else ''})" for r, n in sorted(counts.items())))
+    if scale is None:
+        return
+    wrong = {p: r for p, r in ratios.items() if r != scale}
+    if wrong and len(wrong) == len(ratios) and len(counts) == 1:  # the whole set was made for another scale
+        r = next(iter(counts))
+        problems.append(DataProblem(base / "LR", (
+            f"every LR image is 1/{r} of its HR image (x{r}, all {len(ratios)} pairs), but the scale is {scale}: "
+            f"train at x{r} (--set scale={r}, or a x{r} preset), or remake the LR images at x{scale} with "
+            f"`translate data downscale {base / 'HR'} NEW_FOLDER --scale {scale}`")))
+        return
+    for p, r in wrong.items():
+        h, w = sh[p][:2]
+        lh, lw = lr[base / "LR" / p.name][:2]
+        problems.append(DataProblem(p, f"HR {w}x{h} is {r}x LR {lw}x{lh}, but the scale is {scale}"))
 
 
 def _check_idx(images: Path, labels: Path | None, problems: list[DataProblem]) -> None:
@@ -155,22 +174,30 @@ def _check_classes(root: Path, problems: list[DataProblem], min_size: int) -> No
     if idx is not None:
         _check_idx(*idx, problems)
         return
-    files = list_image_files(root)
-    if not files:
-        for d in sorted(p for p in root.iterdir() if p.is_dir()):
-            files += list_image_files(d)
+    splits = [root]
+    if (root / "train").is_dir():  # split by `translate data split`: train/, val/, test/ with the classes inside
+        splits = [root / s for s in ("train", "val", "test") if (root / s).is_dir()]
+    files = []
+    for base in splits:  # images directly, or in class sub-folders
+        found = list_image_files(base)
+        if not found:
+            for d in sorted(p for p in base.iterdir() if p.is_dir()):
+                found += list_image_files(d)
+        files += found
     if not files:
         raise DataError(f"no images in {root} (expected images, class folders or MNIST IDX files)")
     _check_folder(files, problems, min_size)
 
 
 def check_dataset(path: str | Path, layout: str, *, min_size: int | None = None,
-                  scale: int | None = None) -> list[DataProblem]:
+                  scale: int | None = None, notes: list[str] | None = None) -> list[DataProblem]:
     """Problems that would break or silently spoil training on the ``layout`` data in ``path``.
 
     ``min_size``: smallest usable side (None: no size check). ``scale`` (sr layout): HR/LR pairs
-    must differ by exactly this factor (None: any integer factor). Raises ConfigError for an
-    unknown layout and DataError when the folder itself is wrong (missing, no images at all).
+    must differ by exactly this factor (None: any integer factor); a whole set made for another
+    factor is one problem naming the measured factor. ``notes``, when given, collects what the
+    check measured (e.g. the HR/LR factors found), for a report. Raises ConfigError for an unknown
+    layout and DataError when the folder itself is wrong (missing, no images at all).
     """
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown data layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
@@ -178,13 +205,14 @@ def check_dataset(path: str | Path, layout: str, *, min_size: int | None = None,
     if not root.is_dir():
         raise DataError(f"dataset folder {root} does not exist")
     min_size = 1 if min_size is None else int(min_size)
+    notes = [] if notes is None else notes
     problems: list[DataProblem] = []
     if layout == "paired":
         _check_paired(root, problems, min_size)
     elif layout == "unpaired":
         _check_unpaired(root, problems, min_size)
     elif layout == "sr":
-        _check_sr(root, problems, min_size, scale)
+        _check_sr(root, problems, min_size, scale, notes)
     else:
         _check_classes(root, problems, min_size)
     return problems
@@ -193,3 +221,8 @@ def check_dataset(path: str | Path, layout: str, *, min_size: int | None = None,
 def bad_files(problems: list[DataProblem]) -> set[Path]:
     """The files named by ``problems`` (what ``--skip-bad`` leaves out)."""
     return {p.path for p in problems if p.path.is_file()}
+
+
+def unskippable(problems: list[DataProblem]) -> list[DataProblem]:
+    """Problems of a folder or of the whole set (not of one file): leaving files out cannot fix them."""
+    return [p for p in problems if not p.path.is_file()]

@@ -12,6 +12,7 @@ from translate.images.arrays import (
     crop_to,
     from_model_array,
     pad_to_multiple,
+    padded_size,
     rgb_to_luma,
     to_model_array,
 )
@@ -34,7 +35,15 @@ from translate.images.codec import (
     write_image,
 )
 from translate.images.pipeline import Prepared, apply_model, finish, prepare, resize_alpha, resize_pixels
-from translate.images.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, blend_window, choose_tile, default_tiling, run_tiled
+from translate.images.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    blend_window,
+    choose_tile,
+    default_tiling,
+    round_tile,
+    run_tiled,
+)
 
 __all__ = [
     "ALPHA_FORMATS",
@@ -62,12 +71,14 @@ __all__ = [
     "list_image_files",
     "normalize_format",
     "pad_to_multiple",
+    "padded_size",
     "prepare",
     "read_image",
     "resize_alpha",
     "resize_pixels",
     "resolve_format",
     "rgb_to_luma",
+    "round_tile",
     "run_tiled",
     "to_model_array",
     "write_image",

@@ -83,20 +83,30 @@ def _check_nchw(x: np.ndarray, what: str) -> None:
         raise ImageError(f"{what} must be a numpy array [N, C, H, W], got {getattr(x, 'shape', type(x).__name__)}")
 
 
-def pad_to_multiple(x: np.ndarray, multiple: int, mode: str = "reflect") -> tuple[np.ndarray, tuple[int, int]]:
+def padded_size(height: int, width: int, multiple: int, min_size: int = 1) -> tuple[int, int]:
+    """(H', W'): each side rounded up to ``multiple`` and to at least ``min_size`` (itself rounded up)."""
+    if multiple < 1:
+        raise ConfigError(f"pad multiple must be >= 1, got {multiple}")
+    low = max(1, min_size)
+    return (-(-max(height, low) // multiple) * multiple, -(-max(width, low) // multiple) * multiple)
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int, mode: str = "reflect",
+                    min_size: int = 1) -> tuple[np.ndarray, tuple[int, int]]:
     """Pad [N, C, H, W] at the bottom/right to a multiple of ``multiple``; returns (padded, (H, W)).
 
+    ``min_size``: pad each side to at least this much too (a network's smallest input, see
+    ``ModelInfo.min_input_size``), so tiny images run instead of failing inside the model.
     ``mode``: "reflect" (mirror without repeating the edge, as the ResNet generator's own
     padding), "replicate"/"edge" or "zeros". Reflection needs the pad to be smaller than the
     side; where it is not (tiny images), that axis falls back to edge replication.
     """
     _check_nchw(x, "pad_to_multiple input")
-    if multiple < 1:
-        raise ConfigError(f"pad multiple must be >= 1, got {multiple}")
     if mode not in PAD_MODES:
         raise ConfigError(f"unknown pad mode {mode!r}; choose one of {', '.join(PAD_MODES)}")
     h, w = x.shape[2], x.shape[3]
-    ph, pw = -h % multiple, -w % multiple
+    hp, wp = padded_size(h, w, multiple, min_size)
+    ph, pw = hp - h, wp - w
     for axis, pad in ((2, ph), (3, pw)):
         if pad == 0:
             continue

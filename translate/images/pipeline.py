@@ -23,7 +23,7 @@ from translate.modelinfo import ModelInfo
 
 @dataclass
 class Prepared:
-    """A model-ready image: ``array`` float32 [1, C, Hp, Wp] in [-1, 1], padded to the model's multiple.
+    """A model-ready image: ``array`` float32 [1, C, Hp, Wp] in [-1, 1], padded to the model's multiple and minimum.
 
     ``size`` is (H, W) before padding, ``alpha`` the untouched uint8 [H, W] plane or None,
     ``format`` the source format (kept so "same" output format still resolves after finish).
@@ -45,12 +45,16 @@ def _check_image_model(info: ModelInfo) -> None:
 
 
 def prepare(img: Image, info: ModelInfo) -> Prepared:
-    """Image -> :class:`Prepared` (channels converted to ``info.in_channels``, normalised, reflect-padded)."""
+    """Image -> :class:`Prepared` (channels converted to ``info.in_channels``, normalised, reflect-padded).
+
+    Padding goes up to the pad multiple and to at least ``info.min_input_size`` a side, so an image
+    of any size (1x1 included) runs; :func:`finish` crops the result back.
+    """
     if not isinstance(img, Image):
         raise ImageError(f"prepare expects an Image, got {type(img).__name__}")
     _check_image_model(info)
     x = to_model_array(img.pixels, info.in_channels)  # [1, C, H, W]
-    xp, size = pad_to_multiple(x, info.pad_multiple)  # [1, C, Hp, Wp]
+    xp, size = pad_to_multiple(x, info.pad_multiple, min_size=info.min_input_size)  # [1, C, Hp, Wp]
     return Prepared(array=xp, size=size, alpha=img.alpha, format=img.format)
 
 
@@ -115,9 +119,10 @@ def apply_model(
     _, _, hp, wp = prepared.array.shape
     if tile is not None and tile < 1:
         raise ConfigError(f"tile must be >= 1 or None, got {tile}")
-    if tile is None or (hp <= round_tile(tile, info.pad_multiple) and wp <= round_tile(tile, info.pad_multiple)):
+    side = None if tile is None else round_tile(tile, info.pad_multiple, info.min_input_size)
+    if side is None or (hp <= side and wp <= side):
         out = np.asarray(fn(prepared.array), dtype=np.float32)
     else:
         out = run_tiled(fn, prepared.array, tile=tile, overlap=overlap, scale=info.scale,
-                        multiple=info.pad_multiple, batch_size=batch_size)
+                        multiple=info.pad_multiple, batch_size=batch_size, min_size=info.min_input_size)
     return finish(out, prepared, info)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from translate.errors import ConfigError, ModelError
-from translate.images.arrays import _check_nchw, crop_to, pad_to_multiple
+from translate.images.arrays import _check_nchw, crop_to, pad_to_multiple, padded_size
 
 DEFAULT_TILE = 512  # input pixels a side; a ResNet-9 at 512^2 needs about 1.5 GB of activations
 DEFAULT_OVERLAP = 32
@@ -47,20 +47,26 @@ def default_tiling(scale: int, tile: int | None, overlap: int | None) -> tuple[i
     return (tile or None), overlap
 
 
-def round_tile(tile: int, multiple: int) -> int:
-    """Tile side rounded down to ``multiple`` (never below one multiple)."""
+def round_tile(tile: int, multiple: int, min_size: int = 1) -> int:
+    """Tile side rounded down to ``multiple``, never below one multiple nor below ``min_size`` (rounded up).
+
+    ``min_size`` is the network's smallest input (``ModelInfo.min_input_size``): a tile smaller
+    than that would fail inside the model, so a tiny requested tile grows to it.
+    """
     if tile < 1:
         raise ConfigError(f"tile must be >= 1, got {tile}")
-    return max(multiple, tile // multiple * multiple)
+    low = -(-max(1, min_size) // multiple) * multiple
+    return max(multiple, low, tile // multiple * multiple)
 
 
-def choose_tile(height: int, width: int, *, multiple: int = 1, tile: int = DEFAULT_TILE) -> int | None:
+def choose_tile(height: int, width: int, *, multiple: int = 1, tile: int = DEFAULT_TILE,
+                min_size: int = 1) -> int | None:
     """Tile side for an image of ``height`` x ``width``: None when it fits in one tile (run it whole).
 
     Callers that want bounded memory pass the result to ``apply_model(tile=...)``.
     """
-    t = round_tile(tile, multiple)
-    hp, wp = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    t = round_tile(tile, multiple, min_size)
+    hp, wp = padded_size(height, width, multiple, min_size)
     return None if hp <= t and wp <= t else t
 
 
@@ -99,12 +105,14 @@ def run_tiled(
     scale: int = 1,
     multiple: int = 1,
     batch_size: int = 4,
+    min_size: int = 1,
 ) -> np.ndarray:
     """Apply ``fn`` to ``x`` [1, C, H, W] tile by tile; returns float32 [1, C', H*scale, W*scale].
 
     ``fn`` maps float32 [B, C, h, w] -> [B, C', h*scale, w*scale] and is called with up to
     ``batch_size`` tiles at once (all tiles have the same shape, so a server can batch them).
     ``x`` need not be a multiple of ``multiple``: it is padded (reflect) and the result cropped.
+    ``min_size``: the network's smallest input side; tiles (and a smaller image) are padded up to it.
     """
     _check_nchw(x, "run_tiled input")
     if x.shape[0] != 1:
@@ -112,10 +120,10 @@ def run_tiled(
     if overlap < 0 or scale < 1 or multiple < 1 or batch_size < 1:
         raise ConfigError(f"bad tiling parameters overlap={overlap} scale={scale} multiple={multiple} "
                           f"batch_size={batch_size}")
-    tile = round_tile(tile, multiple)
+    tile = round_tile(tile, multiple, min_size)
     if overlap >= tile:
         raise ConfigError(f"overlap {overlap} must be smaller than the tile {tile}; use a larger tile")
-    xp, size = pad_to_multiple(x.astype(np.float32, copy=False), multiple)
+    xp, size = pad_to_multiple(x.astype(np.float32, copy=False), multiple, min_size=min_size)
     hp, wp = xp.shape[2], xp.shape[3]
     th, tw = min(tile, hp), min(tile, wp)
     stride = max(multiple, (tile - overlap) // multiple * multiple)
