@@ -138,8 +138,7 @@ class Callbacks:
         versions = gr.Dropdown(choices=[str(v) for v in reversed(entry.versions)], value=str(entry.version))
         generator = info.task == "generate"
         names = class_names(info)
-        classes = gr.Dropdown(choices=[(n, k) for k, n in enumerate(names)], value=0 if names else None,
-                              visible=bool(names))
+        classes = gr.Dropdown(choices=names, value=names[0] if names else None, visible=bool(names))
         return (versions, model_card(entry), gr.Column(visible=not generator), gr.Column(visible=generator), classes,
                 self._tiling_hint(info), self._generate_hint(), gr.ImageSlider(visible=info.scale > 1))
 
@@ -286,31 +285,34 @@ class Callbacks:
             raise ConfigError(f"{len(seeds)} seeds; at most {self.limits.max_generate_count} images per click")
         return seeds
 
-    def _generator(self, name, version, label, truncation):
+    def _generator(self, name, version, class_name, truncation):
+        """(entry, generate processor, label number or None, file-name suffix, truncation psi or None)."""
+        from translate.commands.generate import class_suffix
+
         entry = self._entry(name, version)
-        if entry.info.task != "generate":
-            raise ConfigError(f"{entry.name} is a {entry.info.task} model; drop images in the Translate panel")
-        label = _int_or_none(label, "class")
-        if entry.info.num_classes and label is None:
+        info = entry.info
+        if info.task != "generate":
+            raise ConfigError(f"{entry.name} is a {info.task} model; drop images in the Translate panel")
+        class_name = None if class_name in (None, "") else str(class_name)
+        if info.num_classes and class_name is None:
             raise ConfigError(f"{entry.name} is class-conditional: choose a class")
-        entry.info.check_labels(None if label is None else [label], name="the class")
+        label = None if class_name is None else info.label_of(class_name)  # by name, as `--class NAME`
         psi = float(truncation) if truncation not in (None, "") and float(truncation) > 0 else None
-        return entry, self.source.generator(entry), label, psi
+        return entry, self.source.generator(entry), label, class_suffix(class_name), psi
 
     @user_errors
-    def generate(self, name, version, how, seeds_text, count, first_seed, label=None, truncation=None):
+    def generate(self, name, version, how, seeds_text, count, first_seed, class_name=None, truncation=None):
         """Images for seeds like ``translate generate``: (gallery, grid PNG, download paths, status)."""
         from translate.commands.generate import contact_grid
         from translate.images import write_image
 
         seeds = self._seeds(how, seeds_text, count, first_seed)
-        entry, gen, label, psi = self._generator(name, version, label, truncation)
+        entry, gen, label, suffix, psi = self._generator(name, version, class_name, truncation)
         started = time.perf_counter()
         images = []
         for i in range(0, len(seeds), gen.chunk):
             images += gen.generate(seeds[i:i + gen.chunk], label=label, truncation=psi)
         run = self._run_dir()
-        suffix = "" if label is None else f"-class{label}"  # the file names of `translate generate`
         files = [str(write_image(img, run / f"seed{s:06d}{suffix}.png", fmt="png")) for s, img in zip(seeds, images)]
         grid = str(write_image(contact_grid(images), run / f"grid{suffix}.png", fmt="png"))
         seconds = time.perf_counter() - started
@@ -320,7 +322,7 @@ class Callbacks:
         return [(f, f"seed {s}") for f, s in zip(files, seeds)], grid, files + [grid], status
 
     @user_errors
-    def walk(self, name, version, seed_a, seed_b, steps, label=None, truncation=None):
+    def walk(self, name, version, seed_a, seed_b, steps, class_name=None, truncation=None):
         """A latent walk from seed A to seed B (slerp): (gallery of frames, strip PNG, downloads, status)."""
         from translate.commands.generate import contact_grid
         from translate.images import write_image
@@ -332,11 +334,11 @@ class Callbacks:
             raise ConfigError("seeds are non-negative integers")
         if not 2 <= n <= self.limits.max_generate_count:
             raise ConfigError(f"steps must be 2..{self.limits.max_generate_count} (both ends are frames)")
-        entry, gen, label, psi = self._generator(name, version, label, truncation)
+        entry, gen, label, suffix, psi = self._generator(name, version, class_name, truncation)
         started = time.perf_counter()
         frames = gen.interpolate(a, b, n, label=label, truncation=psi)
         run = self._run_dir()
-        stem = f"interp-{a}-{b}{'' if label is None else f'-class{label}'}"
+        stem = f"interp-{a}-{b}{suffix}"  # the file names of `translate generate --interpolate`
         files = [str(write_image(f, run / f"{stem}-{k:03d}.png", fmt="png")) for k, f in enumerate(frames)]
         strip = str(write_image(contact_grid(frames, columns=len(frames)), run / f"{stem}.png", fmt="png"))
         seconds = time.perf_counter() - started

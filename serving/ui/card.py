@@ -24,11 +24,8 @@ def cell(value) -> str:
 
 
 def class_names(info) -> list[str]:
-    """Names of a class-conditional model's classes; numbers where the file has no names."""
-    names = list(getattr(info, "class_names", None) or [])
-    if len(names) != info.num_classes:
-        names = [str(k) for k in range(info.num_classes)]
-    return names
+    """Names of a class-conditional model's classes (ModelInfo numbers them "0".. when the file has none)."""
+    return list(info.class_names)
 
 
 def model_card(entry: ModelEntry) -> str:

@@ -47,11 +47,11 @@ STEP_TIMEOUT = 120_000  # ms for one page action
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    """Tiny exported CycleGAN generators (tests/tiny_models.py) + a x2 super-resolver + a 3-class generator."""
+    """Tiny exported CycleGAN generators (tests/tiny_models.py), a x2 super-resolver, a generator of 3 named classes."""
     root = tmp_path_factory.mktemp("ui")
     models = make_tiny_repo(root, families=("cyclegan",))
     tiny_super_resolver(models / "sr" / "1" / "model.onnx")
-    tiny_generator(models / "digits" / "1" / "model.onnx", seed=5, num_classes=3)
+    tiny_generator(models / "digits" / "1" / "model.onnx", seed=5, num_classes=3, class_names=["zero", "one", "two"])
     return models
 
 
@@ -146,7 +146,7 @@ def test_the_page_in_a_real_browser_gives_translate_runs_pixels(repo, tmp_path):
     assert main(["run", "-m", str(repo / "cyclegan-AtoB"), "-i", str(photo), "-o", str(tmp_path / "cli"),
                  "--no-progress"]) == 0
     want = _pixels(tmp_path / "cli" / "photo.png")
-    assert main(["generate", "-m", str(repo / "digits"), "--seeds", "3,5", "--class", "2",
+    assert main(["generate", "-m", str(repo / "digits"), "--seeds", "3,5", "--class", "two",
                  "-o", str(tmp_path / "cli-gen")]) == 0
 
     ui = UiProcess("--models", str(repo), "--port", "0")
@@ -182,7 +182,7 @@ def test_the_page_in_a_real_browser_gives_translate_runs_pixels(repo, tmp_path):
                 page.wait_for_selector("#card h3:has-text('digits')")
                 page.wait_for_selector("#generate-panel", state="visible")
                 page.click("#class input")
-                page.get_by_role("option", name="2", exact=True).click()
+                page.get_by_role("option", name="two", exact=True).click()
                 page.fill("#seeds textarea, #seeds input", "3,5")
                 page.click("#generate")
                 page.wait_for_selector("#generate-status :text('2 images in')")
@@ -190,7 +190,7 @@ def test_the_page_in_a_real_browser_gives_translate_runs_pixels(repo, tmp_path):
                 assert len(samples) == 2
                 for seed, img in zip((3, 5), samples):
                     got = decode_image(page.request.get(img.get_attribute("src")).body()).pixels
-                    assert np.array_equal(got, _pixels(tmp_path / "cli-gen" / f"seed{seed:06d}-class2.png")), seed
+                    assert np.array_equal(got, _pixels(tmp_path / "cli-gen" / f"seed{seed:06d}-classtwo.png")), seed
                 _keep(page, tmp_path, "ui-generate.png")
             finally:
                 browser.close()

@@ -17,7 +17,7 @@ import pytest
 
 gr = pytest.importorskip("gradio", reason="the ui extra is not installed: pip install 'translate[ui]'")
 
-from server_fixtures import make_repo, png_bytes, start_server, tiny_translator  # noqa: E402
+from server_fixtures import make_repo, png_bytes, start_server, tiny_generator, tiny_translator  # noqa: E402
 
 from serving.ui.callbacks import Callbacks, PageLimits  # noqa: E402
 from serving.ui.card import model_card  # noqa: E402
@@ -32,6 +32,8 @@ def repo(tmp_path_factory):
     """photo2art (conv3x3+tanh), grey (1 channel), sr (x2 pixel shuffle), faces / digits (3 classes), broken."""
     root = make_repo(tmp_path_factory.mktemp("models"))
     tiny_translator(root / "photo2art" / "2" / "model.onnx", seed=11)  # a second, different version
+    tiny_generator(root / "shoes" / "1" / "model.onnx", seed=6, num_classes=3,
+                   class_names=["sneaker", "boot", "t shirt"])
     return root
 
 
@@ -217,7 +219,7 @@ def test_unexpected_errors_are_logged_not_shown(cb, uploads, monkeypatch, caplog
 
 # ----------------------------------------------------------------------------- generate
 def test_generation_equals_translate_generate(cb, repo, tmp_path):
-    samples, grid, downloads, status = cb.generate("digits", None, "list", "3,5-6", None, None, 2, 0.8)
+    samples, grid, downloads, status = cb.generate("digits", None, "list", "3,5-6", None, None, "2", 0.8)
     assert main(["generate", "-m", str(repo / "digits"), "--seeds", "3,5-6", "--class", "2", "--truncation", "0.8",
                  "-o", str(tmp_path / "cli"), "--grid", str(tmp_path / "grid.png")]) == 0
     assert [c for _, c in samples] == ["seed 3", "seed 5", "seed 6"]
@@ -227,8 +229,26 @@ def test_generation_equals_translate_generate(cb, repo, tmp_path):
         assert np.array_equal(_pixels(path), _pixels(tmp_path / "cli" / Path(path).name))
     assert np.array_equal(_pixels(grid), _pixels(tmp_path / "grid.png"))
     assert "3 images" in status and "truncation 0.8" in status
-    by_count = cb.generate("digits", None, "count", "ignored", 2, 5, 2, 0.8)[2]
+    by_count = cb.generate("digits", None, "count", "ignored", 2, 5, "2", 0.8)[2]
     assert np.array_equal(_pixels(by_count[0]), _pixels(downloads[1]))  # --count 2 --seed 5 = seeds 5, 6
+
+
+def test_classes_are_chosen_by_name_as_translate_generate_does(cb, repo, tmp_path):
+    downloads = cb.generate("shoes", None, "list", "1-2", None, None, "t shirt")[2]
+    assert main(["generate", "-m", str(repo / "shoes"), "--seeds", "1-2", "--class", "t shirt",
+                 "-o", str(tmp_path / "cli")]) == 0
+    assert [Path(p).name for p in downloads[:2]] == ["seed000001-classt_shirt.png", "seed000002-classt_shirt.png"]
+    for path in downloads[:2]:
+        assert np.array_equal(_pixels(path), _pixels(tmp_path / "cli" / Path(path).name))
+    boot = cb.generate("shoes", None, "list", "1-2", None, None, "boot")[2]
+    assert not np.array_equal(_pixels(boot[0]), _pixels(downloads[0]))  # the class really changes the image
+    frames = cb.walk("shoes", None, 1, 2, 3, "boot")[2]
+    assert Path(frames[-1]).name == "interp-1-2-classboot.png"
+    with pytest.raises(gr.Error) as e:
+        cb.generate("shoes", None, "list", "1", None, None, "2")  # a label number is not a name here
+    assert "unknown class '2'" in _message(e) and "sneaker" in _message(e)
+    *_, classes, _, _, _ = cb.select("shoes")
+    assert [v for _, v in classes.choices] == ["sneaker", "boot", "t shirt"] and classes.value == "sneaker"
 
 
 def test_latent_walk_equals_translate_generate(cb, repo, tmp_path):
@@ -247,8 +267,8 @@ def test_generate_errors_are_messages(cb):
         (lambda: cb.generate("faces", None, "list", "", None, None), "is empty"),
         (lambda: cb.generate("faces", None, "count", "", None, 0), "give a count"),
         (lambda: cb.generate("digits", None, "list", "0", None, None, None), "choose a class"),
-        (lambda: cb.generate("digits", None, "list", "0", None, None, 3), "out of range"),
-        (lambda: cb.generate("faces", None, "list", "0", None, None, 1), "unconditional"),
+        (lambda: cb.generate("digits", None, "list", "0", None, None, "3"), "unknown class '3'"),
+        (lambda: cb.generate("faces", None, "list", "0", None, None, "1"), "unconditional"),
         (lambda: cb.generate("faces", None, "list", "0", None, None, None, 0.001), "truncation psi must be"),
         (lambda: cb.generate("photo2art", None, "list", "0", None, None), "drop images in the Translate panel"),
         (lambda: cb.walk("faces", None, 0, 1, 1), "steps must be 2.."),
@@ -269,22 +289,22 @@ def test_select_shows_the_right_panel_card_and_classes(cb):
     assert "256 px tiles with 16 px overlap" in tiling_hint  # translate run's default for a x2 model
     versions, card, translate_panel, generate_panel, classes, *_ = cb.select("digits")
     assert generate_panel.visible and not translate_panel.visible
-    assert classes.visible and classes.choices == [("0", 0), ("1", 1), ("2", 2)]
+    assert classes.visible and [v for _, v in classes.choices] == ["0", "1", "2"] and classes.value == "0"
     assert "| latent size | 8 |" in card and "| classes | 3: 0, 1, 2 |" in card
     versions, card, *_ = cb.select("photo2art", "1")
     assert [v for v, _ in versions.choices] == ["2", "1"] and versions.value == "1" and "version 1" in card
     versions, card, translate_panel, generate_panel, *_ = cb.select("broken")
     assert "cannot be used" in card and not translate_panel.visible and not generate_panel.visible
-    assert cb.model_names() == ["broken", "digits", "faces", "grey", "photo2art", "sr"]
+    assert cb.model_names() == ["broken", "digits", "faces", "grey", "photo2art", "shoes", "sr"]
     assert cb.refresh("gone").value == "broken" and cb.refresh("sr").value == "sr"
 
 
 def test_card_shows_class_names_parity_and_escapes_metadata():
     info = ModelInfo(family="dcgan", task="generate", in_channels=0, latent_size=4, num_classes=2, image_size=8,
+                     class_names=["sneaker", "boot"],
                      provenance={"run_name": "<script>alert(1)</script>", "dataset": "a|b",
                                  "parity_max_abs_err": "3.1e-06", "parity_psnr_db": "98.2",
                                  "parity_tolerance": "1e-03"})
-    info.class_names = ["sneaker", "boot"]  # the field a parallel change adds to ModelInfo; read with getattr
     card = model_card(ModelEntry("shoes", 3, [1, 3], info))
     assert "| classes | 2: sneaker, boot |" in card
     assert "max abs error 3.1e-06 (tolerance 1e-03), PSNR 98.2 dB" in card
@@ -350,7 +370,8 @@ def test_server_source_gives_the_same_pixels_as_the_repository(repo, uploads, tm
             assert "photo2art version 2" in r[5] and "server 127.0.0.1" in r[5]
         sr_r, sr_l = (c.translate("sr", None, [uploads("s.png", data)])[1] for c in (remote, local))
         assert np.array_equal(_pixels(sr_r), _pixels(sr_l))
-        for args in (("digits", None, "list", "0-2", None, None, 1, 1.5),):
+        for args in (("digits", None, "list", "0-2", None, None, "1", 1.5), ("shoes", None, "list", "4", None, None,
+                                                                            "boot", None)):
             assert all(np.array_equal(_pixels(a), _pixels(b)) for a, b in
                        zip(remote.generate(*args)[2], local.generate(*args)[2]))
         assert all(np.array_equal(_pixels(a), _pixels(b)) for a, b in
