@@ -43,8 +43,9 @@ class RemoteTranslate:
     applied here by the same ``write_image`` as locally. So both modes write the same pixels.
     """
 
-    def __init__(self, client, model: str, *, tile: int | None, overlap: int, jobs: int) -> None:
+    def __init__(self, client, model: str, *, tile: int | None, overlap: int, jobs: int, version: int = 0) -> None:
         self.client, self.model, self.tile, self.overlap = client, model, tile, overlap
+        self.version = version  # 0: the newest the server has
         self.concurrency = jobs  # requests in flight: the server's batcher groups them
 
     @classmethod
@@ -78,10 +79,10 @@ class RemoteTranslate:
     def __call__(self, data: bytes):
         """Translate remotely; returns a decoded ``translate.images.Image``."""
         if self.tile is None:
-            res = self.client.translate(data, self.model, output_format="png", tiling="never")
+            res = self.client.translate(data, self.model, version=self.version, output_format="png", tiling="never")
         else:
-            res = self.client.translate(data, self.model, output_format="png", tiling="always",
-                                        tile_size=self.tile, overlap=self.overlap)
+            res = self.client.translate(data, self.model, version=self.version, output_format="png",
+                                        tiling="always", tile_size=self.tile, overlap=self.overlap)
         return decode_image(res.image, max_pixels=None)  # our server's own output: no bomb check needed
 
     def close(self) -> None:
@@ -92,8 +93,8 @@ class RemoteTranslate:
 class RemoteGenerator:
     """GenerateProcessor backed by a server's Generate RPC (same seed rule, so the same pixels)."""
 
-    def __init__(self, client, model: str, description) -> None:
-        self.client, self.model = client, model
+    def __init__(self, client, model: str, description, version: int = 0) -> None:
+        self.client, self.model, self.version = client, model, version  # version 0: the server's newest
         try:  # the server sends the model file's own metadata: the same ModelInfo as a local load
             self.info = ModelInfo.from_metadata(description.metadata)
         except ModelError:
@@ -113,7 +114,8 @@ class RemoteGenerator:
 
     def generate(self, seeds: list[int], *, label: int | None, truncation: float | None) -> list:
         """One image per seed, computed by the server (lossless PNG)."""
-        out = self.client.generate(self.model, seeds=seeds, label=label, truncation=truncation, output_format="png")
+        out = self.client.generate(self.model, seeds=seeds, label=label, truncation=truncation, version=self.version,
+                                   output_format="png")
         return [decode_image(g.image, max_pixels=None) for g in out]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int, *, label: int | None,
@@ -122,7 +124,8 @@ class RemoteGenerator:
         z = latent_walk(seed_a, seed_b, steps, self.info.latent_size, truncation)
         images = []
         for i in range(0, steps, self.chunk):
-            out = self.client.generate(self.model, latents=z[i:i + self.chunk], label=label, output_format="png")
+            out = self.client.generate(self.model, latents=z[i:i + self.chunk], label=label, version=self.version,
+                                       output_format="png")
             images += [decode_image(g.image, max_pixels=None) for g in out]
         return images
 

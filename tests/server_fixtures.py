@@ -62,8 +62,12 @@ def tiny_super_resolver(path: Path, seed: int = 0, scale: int = 2) -> Path:
     return _save(path, nodes, *_image_io(3, 3), [("w", w)], info)
 
 
-def tiny_generator(path: Path, seed: int = 0, nz: int = 8, size: int = 8, num_classes: int = 0) -> Path:
-    """z [N, nz] (+ label [N]) -> Gemm -> reshape [N, 3, size, size] -> tanh (a linear 'DCGAN')."""
+def tiny_generator(path: Path, seed: int = 0, nz: int = 8, size: int = 8, num_classes: int = 0,
+                   class_names: list[str] | None = None) -> Path:
+    """z [N, nz] (+ label [N]) -> Gemm -> reshape [N, 3, size, size] -> tanh (a linear 'DCGAN').
+
+    ``class_names`` (one per class) are recorded in the metadata; without them the classes are "0", "1", ...
+    """
     rng = np.random.default_rng(seed)
     w = (rng.standard_normal((nz, 3 * size * size)) * 0.5).astype(np.float32)
     shape = np.array([-1, 3, size, size], np.int64)
@@ -81,7 +85,7 @@ def tiny_generator(path: Path, seed: int = 0, nz: int = 8, size: int = 8, num_cl
               helper.make_node("Tanh", ["r"], ["output"])]
     outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, size, size])]
     info = ModelInfo(family="dcgan", task="generate", in_channels=0, out_channels=3, latent_size=nz,
-                     num_classes=num_classes, image_size=size)
+                     num_classes=num_classes, image_size=size, class_names=list(class_names or []))
     return _save(path, nodes, inputs, outputs, inits, info)
 
 

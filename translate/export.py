@@ -488,6 +488,14 @@ def build_onnx(
     if verify and not report.passed:
         raise ExportError("ONNX Runtime output differs from PyTorch beyond tolerance; nothing was written.\n"
                           + report.summary())
+    if verify:  # the parity figures travel with the file, so a model card can show them (the graph is unchanged)
+        info.provenance.update(parity_max_abs_err=f"{report.max_abs_err:.3g}", parity_psnr_db=f"{report.psnr:.1f}",
+                               parity_tolerance=f"{report.tolerance:.0e}")
+        del model.metadata_props[:]
+        for key, value in info.to_metadata().items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        data = model.SerializeToString()
     return data, report
 
 

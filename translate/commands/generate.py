@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
         label = _class_label(source.info, args.class_name)
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
-        suffix = "" if args.class_name is None else f"-class{_file_safe(args.class_name)}"
+        suffix = class_suffix(args.class_name)
         written: list = []
         if pair is not None:
             frames = source.interpolate(pair[0], pair[1], args.steps, label=label,
@@ -136,6 +136,11 @@ def _class_label(info, name: str | None) -> int | None:
                              f"with one of: {shown}")
         return None
     return info.label_of(name, what="--class")
+
+
+def class_suffix(name: str | None) -> str:
+    """What output file names of class ``name`` end with before ``.png`` (``-classNAME``; "" without a class)."""
+    return "" if name is None else f"-class{_file_safe(name)}"
 
 
 def _file_safe(name: str) -> str:
