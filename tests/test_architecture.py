@@ -177,3 +177,12 @@ def test_no_import_circles():
         inside = [str(e) for e in edges if e.source in members and e.target in members]
         problems.append("circle among " + ", ".join(component) + ":\n  " + "\n  ".join(sorted(inside)))
     assert not problems, "\n".join(problems)
+
+
+def test_command_modules_are_shells_nobody_imports():
+    """`translate/commands/*` parse arguments and call the library; the server, the trainer and the
+    library itself take what they need from the library modules, never from a command module."""
+    shells = ("translate.commands", "translate.cli")
+    bad = [str(e) for e in import_edges(module_files())
+           if e.target.startswith(shells[0] + ".") and not e.source.startswith(shells)]
+    assert not bad, "imports of a command module (move the shared piece into the library):\n" + "\n".join(bad)

@@ -11,6 +11,7 @@ give the same pixels.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -131,3 +132,13 @@ class LocalGenerator:
     def close(self) -> None:
         """Release the model."""
         self.backend.close()
+
+
+def class_suffix(name: str | None) -> str:
+    """What output file names of class ``name`` end with before ``.png`` (``-classNAME``; "" without a class)."""
+    return "" if name is None else f"-class{_file_safe(name)}"
+
+
+def _file_safe(name: str) -> str:
+    """A class name as part of a file name: letters, digits, '.', '_' and '-' kept, anything else '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]

@@ -287,7 +287,7 @@ class Callbacks:
 
     def _generator(self, name, version, class_name, truncation):
         """(entry, generate processor, label number or None, file-name suffix, truncation psi or None)."""
-        from translate.commands.generate import class_suffix
+        from translate.processors import class_suffix
 
         entry = self._entry(name, version)
         info = entry.info
@@ -303,8 +303,7 @@ class Callbacks:
     @user_errors
     def generate(self, name, version, how, seeds_text, count, first_seed, class_name=None, truncation=None):
         """Images for seeds like ``translate generate``: (gallery, grid PNG, download paths, status)."""
-        from translate.commands.generate import contact_grid
-        from translate.images import write_image
+        from translate.images import contact_grid, write_image
 
         seeds = self._seeds(how, seeds_text, count, first_seed)
         entry, gen, label, suffix, psi = self._generator(name, version, class_name, truncation)
@@ -324,8 +323,7 @@ class Callbacks:
     @user_errors
     def walk(self, name, version, seed_a, seed_b, steps, class_name=None, truncation=None):
         """A latent walk from seed A to seed B (slerp): (gallery of frames, strip PNG, downloads, status)."""
-        from translate.commands.generate import contact_grid
-        from translate.images import write_image
+        from translate.images import contact_grid, write_image
 
         a, b, n = (_int_or_none(v, what) for v, what in ((seed_a, "seed A"), (seed_b, "seed B"), (steps, "steps")))
         if a is None or b is None or n is None:

@@ -64,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
     """Generate, write one PNG per image (plus the strip / grid), print what was written."""
     from translate.errors import ConfigError
     from translate.images import contact_grid, write_image
+    from translate.processors import class_suffix
     from translate.seeds import parse_seeds, seeds_from_count
 
     if args.server is None and (args.tls_ca or args.token_file):
@@ -136,18 +137,6 @@ def _class_label(info, name: str | None) -> int | None:
                              f"with one of: {shown}")
         return None
     return info.label_of(name, what="--class")
-
-
-def class_suffix(name: str | None) -> str:
-    """What output file names of class ``name`` end with before ``.png`` (``-classNAME``; "" without a class)."""
-    return "" if name is None else f"-class{_file_safe(name)}"
-
-
-def _file_safe(name: str) -> str:
-    """A class name as part of a file name: letters, digits, '.', '_' and '-' kept, anything else '_'."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
 
 
 def _open_source(args: argparse.Namespace):
