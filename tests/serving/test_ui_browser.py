@@ -122,6 +122,23 @@ def test_the_command_prints_its_address_serves_and_stops_on_sigterm(repo, tmp_pa
     assert not scratch[0].exists(), "the scratch folder must be removed when the page stops"
 
 
+def _upload(page, path: Path, attempts: int = 3) -> None:
+    """Put a file in the #files drop zone and wait until the page lists it.
+
+    On a loaded machine the page's on-load events (pick the first model, show its panel) can still
+    be re-rendering the drop zone when the file goes in, and Gradio then drops it silently; a user
+    would drop it again, and so does this (a zone that never takes a file still fails the test).
+    """
+    for attempt in range(attempts):
+        page.set_input_files("#files input[type=file]", str(path))
+        try:
+            page.wait_for_selector(f"#files :text('{path.name}')", timeout=STEP_TIMEOUT // attempts)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+
+
 def _browser_or_skip():
     """Playwright's sync API, or a skip saying how to enable the test (a failure where CI requires the browser)."""
     missing = None
@@ -151,19 +168,21 @@ def test_the_page_in_a_real_browser_gives_translate_runs_pixels(repo, tmp_path):
 
     ui = UiProcess("--models", str(repo), "--port", "0")
     hosts: set[str] = set()
+    console: list[str] = []
     try:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = None
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
                 page.set_default_timeout(STEP_TIMEOUT)
                 page.on("request", lambda r: hosts.add(urlparse(r.url).hostname or r.url))
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
                 page.goto(ui.ready["url"])
 
                 # translate: the first model is selected on load
                 page.wait_for_selector("#card h3:has-text('cyclegan-AtoB')")
-                page.set_input_files("#files input[type=file]", str(photo))
-                page.wait_for_selector("#files :text('photo.png')")
+                _upload(page, photo)
                 page.click("#run")
                 page.wait_for_selector("#status :text('1 image in')")
                 src = page.get_attribute("#output-image img", "src")
@@ -192,6 +211,11 @@ def test_the_page_in_a_real_browser_gives_translate_runs_pixels(repo, tmp_path):
                     got = decode_image(page.request.get(img.get_attribute("src")).body()).pixels
                     assert np.array_equal(got, _pixels(tmp_path / "cli-gen" / f"seed{seed:06d}-classtwo.png")), seed
                 _keep(page, tmp_path, "ui-generate.png")
+            except Exception:  # what the page showed and said, for whoever reads the CI log
+                if page is not None:
+                    _keep(page, tmp_path, "ui-failure.png")
+                print("browser console:", *console, "translate ui stderr:", *ui.stderr, sep="\n")
+                raise
             finally:
                 browser.close()
     finally:
