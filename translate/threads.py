@@ -35,7 +35,8 @@ TORCH = "torch"  # PyTorch compute: training, checkpoints in `translate run`
 INFERENCE = "inference"  # ONNX Runtime / OpenVINO sessions
 PURPOSES = (TORCH, INFERENCE)
 
-THREADS_HELP = "compute threads: a number, or auto = chosen for this machine and its load; the choice is logged at start"
+THREADS_HELP = ("compute threads: a number, or auto = chosen for this machine and its load; the choice is logged "
+                "at start")
 
 
 def parse_threads(text: str) -> int | str:

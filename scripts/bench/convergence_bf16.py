@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             final = vals[-1]
             runs[(amp, seed)] = {"precision": "fp32" if amp == "off" else amp, "seed": seed, "seconds": seconds,
                                  "steps_per_s": args.steps / seconds, "final_psnr": final["val/psnr"],
-                                 "final_ssim": final["val/ssim"], "val_curve": [(v["step"], v["val/psnr"]) for v in vals],
+                                 "final_ssim": final["val/ssim"],
+                                 "val_curve": [(v["step"], v["val/psnr"]) for v in vals],
                                  "losses": losses, "load1_before": round(load_before, 2),
                                  "load1_after": round(os.getloadavg()[0], 2)}
             print(f"  {name}: {seconds:.0f} s, final val PSNR {final['val/psnr']:.3f} dB", flush=True)

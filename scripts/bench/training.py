@@ -38,15 +38,8 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parents[1])] + [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 from common import print_table, write_result  # noqa: E402
+from trainstep import CASES, build_step  # noqa: E402
 
-# case -> (method, paper preset, tiny preset, SRGAN stage); stage "gan" times SRGAN's second stage
-CASES = {
-    "pix2pix": ("pix2pix", "pix2pix", "pix2pix-tiny", None),
-    "cyclegan": ("cyclegan", "cyclegan", "cyclegan-tiny", None),
-    "srgan/srresnet": ("srgan", "srgan", "srgan-tiny", "srresnet"),
-    "srgan/gan": ("srgan", "srgan", "srgan-tiny", "gan"),
-    "dcgan": ("dcgan", "dcgan", "dcgan-tiny", None),
-}
 # variant -> config keys (amp, channels_last, compile)
 VARIANTS = {
     "fp32": ("off", False, False),
@@ -64,22 +57,6 @@ GPU_VARIANTS = ["fp32", "fp32+cl", "bf16", "bf16+cl", "fp16", "fp16+cl"]
 TARGET = 1.3  # issue 14: bf16 >= 1.3x fp32 on this CPU class
 
 
-def make_data(method: str, cfg, root: Path) -> Path:
-    """Synthetic images in the method's layout, at the size the config trains on (at least one batch)."""
-    from training import synthetic
-
-    if root.exists():
-        return root
-    n = max(cfg.batch_size, 4)
-    if method == "pix2pix":
-        return synthetic.make_paired(root, n=n, size=cfg.load_size)
-    if method == "cyclegan":
-        return synthetic.make_unpaired(root, n_a=n, n_b=n, size=cfg.load_size)
-    if method == "srgan":
-        return synthetic.make_sr(root, n=n, size=cfg.hr_size)
-    return synthetic.make_unconditional(root, n=max(n, 16), size=cfg.image_size)
-
-
 def case_overrides(name: str, tiny: bool, cyclegan_size: int) -> dict:
     """Config keys beyond the preset: CycleGAN's crop when it is not the paper's 256 px."""
     if name == "cyclegan" and not tiny and cyclegan_size != 256:
@@ -89,35 +66,15 @@ def case_overrides(name: str, tiny: bool, cyclegan_size: int) -> dict:
 
 def build_case(name: str, variant: str, device: str, tiny: bool, cyclegan_size: int, tmp: Path):
     """One method/variant set up as the trainer does it; returns (step function, row metadata)."""
-    from training.config import load_config
-    from training.data import collate
-    from training.loop import StepContext, Trainer
-
-    method, paper, tiny_preset, stage = CASES[name]
-    preset = tiny_preset if tiny else paper
     amp, channels_last, compile_ = VARIANTS[variant]
     overrides = {"device": device, "amp": amp, "channels_last": channels_last, "compile": compile_,
-                 "tensorboard": False, **case_overrides(name, tiny, cyclegan_size)}
-    cfg = load_config(method, preset=preset, overrides=overrides)
-    data = make_data(method, cfg, tmp / f"data-{name.replace('/', '-')}-{preset}-{getattr(cfg, 'crop_size', '')}")
-    torch.manual_seed(0)
-    trainer = Trainer(cfg, data, tmp / f"run-{name.replace('/', '-')}-{variant}")
-    trainer._setup_device()  # the trainer's own device/AMP/model/optimizer setup, without starting a run
-    trainer._setup_model()
-    ctx = StepContext(trainer)
-    ds = trainer.dataset
-    batch = trainer._to_device(collate([ds[(i % len(ds), i)] for i in range(cfg.batch_size)]))
-    ctx.step_index = cfg.srresnet_steps if stage == "gan" else 0
-
-    def step():
-        trainer.method.train_step(batch, ctx)
-        trainer.scaler.update()
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-
+                 **case_overrides(name, tiny, cyclegan_size)}
+    step, trainer, _ = build_step(name, tiny=tiny, overrides=overrides, tmp=tmp, tag=variant)
+    cfg = trainer.cfg
     size = getattr(cfg, "crop_size", None) or getattr(cfg, "hr_size", None) or cfg.image_size
-    meta = {"method": name, "preset": preset, "netG": cfg.netG, "size_px": size, "batch": cfg.batch_size,
-            "variant": variant, "amp": amp, "channels_last": channels_last, "compile": compile_}
+    meta = {"method": name, "preset": CASES[name][2 if tiny else 1], "netG": cfg.netG, "size_px": size,
+            "batch": cfg.batch_size, "variant": variant, "amp": amp, "channels_last": channels_last,
+            "compile": compile_}
     return step, meta
 
 
