@@ -60,17 +60,17 @@ def translate_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "translate.cli"]
 
 
-def torch_threads(requested: int | None) -> int:
-    """Threads for the PyTorch steps: ``requested``, else the cores the 1-minute load average leaves free.
+def torch_threads(requested: int | None):
+    """Threads for the PyTorch steps: ``requested``, else the cores the 1-minute load average leaves free
+    (``translate.threads``, the rule ``translate train --threads auto`` uses).
 
     On a 2-core machine that is busy with anything else, PyTorch's 2-thread kernels spend most of
     their time waiting for each other: measured here under a load of about 4, one pix2pix step took
     about 0.4 s with 1 thread and about 2 s with 2. With idle cores, use them all.
     """
-    if requested:
-        return requested
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, round(cores - os.getloadavg()[0])))
+    from translate.threads import AUTO, TORCH, choose_threads
+
+    return choose_threads(requested or AUTO, TORCH)
 
 
 def subprocess_env(threads: int) -> dict[str, str]:
@@ -344,9 +344,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the whole demo; 0 on success, 1 when a stage failed (the server is stopped either way)."""
     args = parse_args(argv)
-    THREADS["n"] = torch_threads(args.threads)
-    print(f"[demo] PyTorch threads for data/training/export: {THREADS['n']} "
-          f"({os.cpu_count()} cores, 1-minute load {os.getloadavg()[0]:.1f}; override with --threads)", flush=True)
+    choice = torch_threads(args.threads)
+    THREADS["n"] = choice.threads
+    print(f"[demo] PyTorch threads for data/training/export: {choice.describe()}", flush=True)
     out = Path(args.out).resolve()
     stages = Stages()
     server: Server | None = None

@@ -52,7 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="close a stream that sent nothing for this many seconds with nothing in flight "
                         "(default 300; 0 = never)")
     p.add_argument("--max-message-mb", type=int, default=64, help="gRPC message size limit both ways (default 64)")
-    p.add_argument("--intra-op-threads", type=int, default=None, help="ONNX Runtime threads per call (default: all)")
+    from translate.threads import THREADS_HELP, parse_threads
+
+    p.add_argument("--threads", "--intra-op-threads", dest="intra_op_threads", type=parse_threads, metavar="N|auto",
+                   help=f"ONNX Runtime {THREADS_HELP} (auto, the default: every usable core, shared by the "
+                        "--compute-workers); --intra-op-threads is the same option")
     p.add_argument("--compute-workers", type=int, default=1,
                    help="concurrent ONNX Runtime calls (default 1: on a CPU one call already uses every core)")
     p.add_argument("--reload", choices=("poll", "off"), default="poll",
@@ -87,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca, auth_tokens=args.auth_tokens,
         max_batch=args.max_batch, batch_timeout_ms=args.batch_timeout_ms, max_queue=args.max_queue,
         max_image_pixels=args.max_image_pixels, max_message_mb=args.max_message_mb,
-        intra_op_threads=args.intra_op_threads, reload=args.reload, reload_interval=args.reload_interval,
+        intra_op_threads=_threads(args), reload=args.reload, reload_interval=args.reload_interval,
         compute_workers=args.compute_workers, grace=args.grace,
         drain_delay=args.drain_delay, tile_above_pixels=args.tile_above_pixels, tile_size=args.tile_size,
         max_batch_pixels=args.max_batch_pixels, max_streams=args.max_streams,
@@ -114,3 +118,10 @@ def main(args: argparse.Namespace) -> int:
         server.wait(0.2)
     server.drain()
     return 0
+
+
+def _threads(args: argparse.Namespace) -> int:
+    """``--threads`` as a number, logged (auto: the usable cores shared by the compute workers)."""
+    from translate.threads import inference_threads
+
+    return inference_threads(args.intra_op_threads, processes=max(1, args.compute_workers)).threads

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -13,6 +14,10 @@ import torch
 # cores (several times slower per step, measured on a loaded 2-core machine); and the bitwise
 # resume comparisons need one fixed thread count.
 torch.set_num_threads(1)
+# The same for the commands the tests run (in-process and as subprocesses): without --threads,
+# `translate train` and `translate run` on a checkpoint take OMP_NUM_THREADS when it is set, and
+# otherwise choose by the load average, which would vary between two runs of one test.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

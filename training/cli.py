@@ -55,11 +55,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time budget: stop at the first step boundary after N minutes (counted from the start "
                              "of the command), save a checkpoint and print how to resume")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: cuda when available")
-    parser.add_argument("--amp", choices=("off", "bf16", "fp16"), help="mixed precision on CUDA (default off)")
+    parser.add_argument("--amp", choices=("off", "bf16", "fp16"),
+                        help="mixed precision: bf16 on CUDA or a CPU (fast where the CPU has avx512_bf16/AMX), "
+                             "fp16 on CUDA only (default off)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
     parser.add_argument("--skip-bad", action="store_true", help="skip files the dataset check rejects")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the networks (config key compile): faster steps after a first step that "
+                             "compiles for minutes; pays off for long runs")
+    from translate.threads import THREADS_HELP, parse_threads
+
+    parser.add_argument("--threads", type=parse_threads, metavar="N|auto",
+                        help=f"PyTorch {THREADS_HELP} (auto: as many as the 1-minute load average leaves cores "
+                             "free, at least 1; default: OMP_NUM_THREADS when set, else auto)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads``: PyTorch's threads for this process (torchrun's processes on a machine share the cores)."""
+    import os
+
+    from translate.threads import set_torch_threads
+
+    if not args.print_config:
+        set_torch_threads(args.threads, processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def resolve_config(args, point=None):
@@ -77,6 +97,8 @@ def resolve_config(args, point=None):
     for flag in ("device", "amp", "seed"):
         if getattr(args, flag, None) is not None:
             overrides[flag] = getattr(args, flag)
+    if getattr(args, "compile", False):
+        overrides["compile"] = True
     if args.deterministic:
         overrides["deterministic"] = True
     if args.skip_bad:
@@ -92,6 +114,7 @@ def resolve_config(args, point=None):
 
 def main(args: argparse.Namespace) -> int:
     """Run ``translate train``; 0 on success or after a clean stop, 1 on failure, 2 on bad config."""
+    apply_threads(args)
     import os
     import time
     from pathlib import Path

@@ -57,8 +57,9 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda
-    amp: str = "off"  # off | bf16 | fp16 (CUDA only; fp16 uses a GradScaler)
+    amp: str = "off"  # off | bf16 (CUDA, or a CPU: native on avx512_bf16/AMX) | fp16 (CUDA only, with a GradScaler)
     channels_last: bool = False
+    compile: bool = False  # torch.compile the networks for training steps (the first step compiles: minutes)
     batch_size: int = 1  # per process
     num_workers: int = 0
     lr: float = 2e-4

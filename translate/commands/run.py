@@ -54,6 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="local inference device (default auto: CUDA when a GPU is present)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown on terminals)")
+    from translate.threads import THREADS_HELP, parse_threads
+
+    p.add_argument("--threads", type=parse_threads, metavar="N|auto",
+                   help=f"local model: {THREADS_HELP} (auto: every usable core for an .onnx file; for a checkpoint, "
+                        "as many as the 1-minute load average leaves free)")
     ray = p.add_argument_group("on a Ray cluster (--engine ray; needs the extra: pip install 'translate[ray]')")
     ray.add_argument("--engine", choices=("local", "ray"), default="local",
                      help="local: threads in this process (default); ray: Ray Data reads, an actor pool runs the "
@@ -87,6 +92,9 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise ConfigError("--batch-size and --jobs must be >= 1")
     if args.server is not None and args.device != "auto":
         raise ConfigError("--device applies to local models; the server picks its own device")
+    if args.threads is not None and (args.server is not None or args.engine == "ray"):
+        raise ConfigError("--threads applies to local models: the server has its own --threads, and with "
+                          "--engine ray each model actor uses --ray-actor-cpus threads")
     ray_flags = [f for f, v in (("--address", args.address), ("--ray-actors", args.ray_actors),
                                 ("--ray-actor-cpus", args.ray_actor_cpus)) if v is not None]
     if args.engine != "ray" and ray_flags:
@@ -125,7 +133,8 @@ def main(args: argparse.Namespace) -> int:
         from translate.processors import LocalTranslate
 
         processor = LocalTranslate.load_model(args.model, direction=args.direction, device=args.device,
-                                              tile=args.tile, overlap=args.tile_overlap, batch_size=args.batch_size)
+                                              tile=args.tile, overlap=args.tile_overlap, batch_size=args.batch_size,
+                                              threads=_local_threads(args))
     try:
         result = run_plan(plan, processor, fail_fast=args.fail_fast, jobs=args.jobs,
                           progress=False if args.no_progress else None)
@@ -135,6 +144,17 @@ def main(args: argparse.Namespace) -> int:
     finally:
         processor.close()
     return _report(result)
+
+
+def _local_threads(args: argparse.Namespace) -> int:
+    """``--threads`` for a local model, logged: ONNX Runtime's session threads for an .onnx file; for a
+    checkpoint, PyTorch's threads (set here)."""
+    from translate.modelrepo import resolve_model_path
+    from translate.threads import inference_threads, set_torch_threads
+
+    if resolve_model_path(args.model).suffix == ".onnx":
+        return inference_threads(args.threads).threads
+    return set_torch_threads(args.threads).threads
 
 
 def _run_on_ray(args: argparse.Namespace):
