@@ -38,6 +38,7 @@ from serving.observe import RequestObserver
 from serving.repository import ModelRepository, default_backend_factory
 from serving.servicer import SERVICE_NAME, TranslateServicer
 from translate.errors import ConfigError
+from translate.precision import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class ServerConfig:
     max_image_pixels: int = 4096 * 4096
     max_message_mb: int = 64
     intra_op_threads: int | None = None
+    backend: str = "auto"  # onnxruntime | openvino | auto (per model, measured; translate.backends.load_backend)
+    precision: str = "auto"  # fp32 | bf16 | int8 | auto
     reload: str = "poll"
     reload_interval: float = 2.0
     compute_workers: int = 1
@@ -89,6 +92,7 @@ class ServerConfig:
             raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
         if self.reload not in ("poll", "off"):
             raise ConfigError(f"--reload must be poll or off (got {self.reload!r})")
+        check_choice(self.backend, self.precision)
         for name in ("max_batch", "max_queue", "max_image_pixels", "max_message_mb", "compute_workers", "rpc_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
@@ -127,7 +131,8 @@ class InferenceServer:
                                             experimental_thread_pool=ThreadPoolExecutor(1))
         self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         self.repository = ModelRepository(
-            config.models, backend_factory or default_backend_factory(config.intra_op_threads),
+            config.models, backend_factory or default_backend_factory(config.intra_op_threads, config.backend,
+                                                                      config.precision),
             on_change=self._model_changed, metrics=self.metrics)
         self.batcher = DynamicBatcher(max_batch=config.max_batch, batch_timeout=config.batch_timeout_ms / 1000,
                                       max_queue=config.max_queue, workers=config.compute_workers,

@@ -175,7 +175,8 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                     limits=pb.Limits(max_image_pixels=lim.max_image_pixels, max_message_bytes=lim.max_message_bytes,
                                      max_batch=self.engine.max_batch_for(mv), max_queue=lim.max_queue,
                                      max_generate_count=lim.max_generate_count,
-                                     tile_above_pixels=lim.tile_above_pixels, tile_size=lim.tile_size))
+                                     tile_above_pixels=lim.tile_above_pixels, tile_size=lim.tile_size),
+                    runtime=_runtime(mv))
 
         return self.observer.unary("GetModel", context, body)
 
@@ -183,4 +184,14 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
 def _summary(rec: ModelRecord) -> pb.ModelSummary:
     cur = rec.current
     return pb.ModelSummary(name=rec.name, version=cur.version if cur else 0, state=wire.STATE_ENUMS[rec.state],
-                           family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error)
+                           family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error,
+                           runtime=_runtime(cur))
+
+
+def _runtime(mv) -> pb.Runtime | None:
+    """The backend and precision a loaded version runs on (translate.precision.RuntimeChoice), as a message."""
+    choice = getattr(mv, "runtime", None)
+    if choice is None:
+        return None
+    psnr = choice.fidelity.psnr_db if choice.fidelity is not None else 0.0
+    return pb.Runtime(backend=choice.backend, precision=choice.precision, reason=choice.reason, psnr_db=psnr)

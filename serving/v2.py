@@ -139,8 +139,14 @@ def model_metadata(mv: ModelVersion) -> dict:
     def tensor(t) -> dict:
         return {"name": t.name, "datatype": datatype_of(t.dtype), "shape": list(t.shape)}
 
-    return {"name": mv.name, "versions": [str(mv.version)], "platform": PLATFORM,
+    return {"name": mv.name, "versions": [str(mv.version)], "platform": platform_of(mv),
             "inputs": [tensor(t) for t in mv.inputs], "outputs": [tensor(t) for t in mv.outputs]}
+
+
+def platform_of(mv: ModelVersion) -> str:
+    """``onnxruntime_onnx`` (Triton's name for an ONNX model on ONNX Runtime), or ``openvino_onnx`` on OpenVINO."""
+    runtime = getattr(mv, "runtime", None)
+    return f"{runtime.backend}_onnx" if runtime is not None and runtime.backend != "onnxruntime" else PLATFORM
 
 
 def static_batch(mv: ModelVersion) -> bool:
@@ -161,7 +167,9 @@ def model_config(mv: ModelVersion, *, max_batch_size: int, queue_delay_us: int) 
     parameters, plus a note on the UINT8 pixel input the server also accepts for image models.
     """
     static = static_batch(mv)
-    cfg: dict[str, Any] = {"name": mv.name, "platform": PLATFORM, "backend": "onnxruntime",
+    runtime = getattr(mv, "runtime", None)
+    cfg: dict[str, Any] = {"name": mv.name, "platform": platform_of(mv),
+                           "backend": runtime.backend if runtime is not None else "onnxruntime",
                            "max_batch_size": 0 if static else max_batch_size}
     for key, specs in (("input", mv.inputs), ("output", mv.outputs)):
         cfg[key] = []
@@ -174,6 +182,9 @@ def model_config(mv: ModelVersion, *, max_batch_size: int, queue_delay_us: int) 
             cfg[key].append(tensor)
     cfg["dynamic_batching"] = {"max_queue_delay_microseconds": queue_delay_us}
     cfg["parameters"] = {key: {"string_value": value} for key, value in mv.metadata.items()}
+    if runtime is not None:  # what this server runs (the fidelity.* metadata above says what export measured)
+        cfg["parameters"].update({f"runtime.{k}": {"string_value": v} for k, v in (
+            ("backend", runtime.backend), ("precision", runtime.precision), ("reason", runtime.reason))})
     if mv.info.task != "generate":
         cfg["parameters"]["translate.uint8_pixels"] = {"string_value": (
             f"also accepted on input {mv.inputs[0].name!r}: UINT8 [N, H, W, C] pixels, answered as UINT8 "

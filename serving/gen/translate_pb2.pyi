@@ -169,20 +169,34 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelSummary(_message.Message):
-    __slots__ = ("name", "version", "state", "family", "task", "error")
+    __slots__ = ("name", "version", "state", "family", "task", "error", "runtime")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     state: ModelState
     family: str
     task: str
     error: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[ModelState, str]] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    runtime: Runtime
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[ModelState, str]] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., error: _Optional[str] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ...) -> None: ...
+
+class Runtime(_message.Message):
+    __slots__ = ("backend", "precision", "reason", "psnr_db")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PSNR_DB_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    precision: str
+    reason: str
+    psnr_db: float
+    def __init__(self, backend: _Optional[str] = ..., precision: _Optional[str] = ..., reason: _Optional[str] = ..., psnr_db: _Optional[float] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
@@ -227,7 +241,7 @@ class Limits(_message.Message):
     def __init__(self, max_image_pixels: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_generate_count: _Optional[int] = ..., tile_above_pixels: _Optional[int] = ..., tile_size: _Optional[int] = ...) -> None: ...
 
 class ModelDescription(_message.Message):
-    __slots__ = ("name", "version", "available_versions", "state", "error", "family", "task", "in_channels", "out_channels", "pad_multiple", "scale", "latent_size", "num_classes", "image_size", "direction", "metadata", "inputs", "outputs", "limits")
+    __slots__ = ("name", "version", "available_versions", "state", "error", "family", "task", "in_channels", "out_channels", "pad_multiple", "scale", "latent_size", "num_classes", "image_size", "direction", "metadata", "inputs", "outputs", "limits", "runtime")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +268,7 @@ class ModelDescription(_message.Message):
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     available_versions: _containers.RepeatedScalarFieldContainer[int]
@@ -273,4 +288,5 @@ class ModelDescription(_message.Message):
     inputs: _containers.RepeatedCompositeFieldContainer[TensorDescription]
     outputs: _containers.RepeatedCompositeFieldContainer[TensorDescription]
     limits: Limits
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., available_versions: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[ModelState, str]] = ..., error: _Optional[str] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., in_channels: _Optional[int] = ..., out_channels: _Optional[int] = ..., pad_multiple: _Optional[int] = ..., scale: _Optional[int] = ..., latent_size: _Optional[int] = ..., num_classes: _Optional[int] = ..., image_size: _Optional[int] = ..., direction: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    runtime: Runtime
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., available_versions: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[ModelState, str]] = ..., error: _Optional[str] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., in_channels: _Optional[int] = ..., out_channels: _Optional[int] = ..., pad_multiple: _Optional[int] = ..., scale: _Optional[int] = ..., latent_size: _Optional[int] = ..., num_classes: _Optional[int] = ..., image_size: _Optional[int] = ..., direction: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ...) -> None: ...
