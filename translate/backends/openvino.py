@@ -100,7 +100,7 @@ class OpenVinoBackend(Backend):
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"OpenVINO cannot load {self.path}: {first}") from exc
         ran = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # "f32" / "bf16"
-        if ran != hint:
+        if ran != hint and precision != "int8":  # int8's float ops: bf16 where it runs, else f32 (recorded below)
             raise ModelError(f"OpenVINO runs {self.path.name} in {ran}, not {hint}, on this CPU "
                              f"({caps.describe()}); choose --precision fp32 (or --backend onnxruntime)")
         self.precision = precision
