@@ -524,6 +524,26 @@ def _export_one(ckpt: dict, source: dict[str, str], direction: str | None, ema: 
     return data, report
 
 
+def check_variant_request(kwargs: dict, directions: list) -> None:
+    """ConfigError for precision variants that cannot be measured as asked (before any export work)."""
+    if not any(p != "fp32" for p in kwargs.get("precisions") or ()):
+        return
+    if len(directions) > 1:
+        raise ConfigError("bf16/int8 variants are calibrated and measured on images of one direction's inputs; "
+                          "export each direction on its own (--direction AtoB, then BtoA) with its own --calibration")
+    if kwargs.get("static_shape"):
+        raise ConfigError("--static-shape cannot be combined with bf16/int8 variants yet; export them without it")
+    from translate.precision import openvino_version, parse_precisions
+    from translate.precision_export import CALIBRATION_IMAGES, image_sets
+
+    precisions = parse_precisions(kwargs["precisions"])
+    image_sets(kwargs.get("calibration"), kwargs.get("fidelity_images"), need_calibration="int8" in precisions,
+               calibration_count=kwargs.get("calibration_count", CALIBRATION_IMAGES))
+    if openvino_version() is None:
+        raise ExportError("bf16/int8 variants are measured on OpenVINO, which is not installed; "
+                          "install the extra: pip install 'translate[openvino]'")
+
+
 def _variant_files(report: ExportReport) -> dict[str, bytes]:
     return dict(report.variants.files) if report.variants is not None else {}
 
@@ -574,6 +594,7 @@ def export_onnx(
     if unknown:
         raise TypeError(f"export_onnx() got unexpected keyword arguments {', '.join(unknown)}")
     wanted = [p for p in variant_kwargs.get("precisions") or () if p != "fp32"]
+    check_variant_request({**variant_kwargs, "static_shape": static_shape}, [direction])
     for target in [out_path] + [variant_path(out_path, p) for p in wanted if variant_path(out_path, p) != out_path]:
         if target.exists() and not force:
             raise ExportError(f"{target} already exists; pass --force to overwrite it or choose another path")
@@ -627,6 +648,7 @@ def export_to_repository(
     repo = Path(repo)
     ckpt, source = _load(checkpoint)
     directions = _directions(ckpt, direction)
+    check_variant_request(export_kwargs, directions)
     names = [f"{name}-{d}" if len(directions) > 1 else name for d in directions]
     targets = []
     for model_name in names:

@@ -242,6 +242,32 @@ def test_explicit_choices_that_cannot_run_fail_clearly(exported, tmp_path, capsy
     assert "generator exports in fp32 only" in capsys.readouterr().err
 
 
+def test_requests_that_cannot_be_measured_are_refused_before_any_work(exported, tmp_path, monkeypatch, capsys):
+    from tiny_models import make_tiny_checkpoint
+
+    cyclegan = make_tiny_checkpoint("cyclegan", tmp_path / "cg.pt")
+    calibration = ["--calibration", str(exported["calibration"])]
+    # two directions take different inputs: one --calibration folder cannot fit both
+    assert main(["export", str(cyclegan), "--repo", str(tmp_path / "M"), "--name", "cg", "--precision", "int8",
+                 *calibration]) == 2
+    assert "export each direction on its own" in capsys.readouterr().err
+    assert main(["export", str(cyclegan), "-o", str(tmp_path / "cg.onnx"), "--precision", "int8", *calibration]) == 2
+    assert main(["export", str(cyclegan), "-o", str(tmp_path / "cg.onnx"), "--direction", "AtoB", "--precision",
+                 "bf16", "--static-shape", "64", "64", *calibration]) == 2
+    assert "--static-shape cannot be combined" in capsys.readouterr().err
+    assert main(["export", str(cyclegan), "-o", str(tmp_path / "cg.onnx"), "--direction", "AtoB",
+                 "--precision", "int8"]) == 2
+    assert "pass --calibration DIR" in capsys.readouterr().err
+    assert main(["export", str(cyclegan), "-o", str(tmp_path / "cg.onnx"), "--direction", "AtoB", *calibration]) == 2
+    assert "add --precision" in capsys.readouterr().err
+    # without the openvino package nothing can be measured: the error says what to install
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    assert main(["export", str(cyclegan), "-o", str(tmp_path / "cg.onnx"), "--direction", "AtoB", "--exporter",
+                 "torchscript", "--precision", "bf16", *calibration]) == 1
+    assert "pip install 'translate[openvino]'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.onnx"))
+
+
 def test_run_cli_on_openvino_int8_matches_fp32(exported, tmp_path):
     model = exported["repo"] / "sr"
     outs = {}

@@ -42,12 +42,12 @@ _core_lock = threading.Lock()
 def openvino_core():
     """The process's one ``openvino.Core`` (ModelError with the install hint when the package is missing)."""
     global _core
+    try:
+        import openvino as ov
+    except Exception as exc:  # ImportError, or a broken install (missing shared libraries)
+        raise ModelError(f"the OpenVINO backend needs the openvino package ({exc}); {INSTALL_HINT}") from exc
     with _core_lock:
         if _core is None:
-            try:
-                import openvino as ov
-            except Exception as exc:  # ImportError, or a broken install (missing shared libraries)
-                raise ModelError(f"the OpenVINO backend needs the openvino package ({exc}); {INSTALL_HINT}") from exc
             _core = ov.Core()
         return _core
 

@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from translate.errors import ConfigError
-    from translate.export import DEFAULT_OPSET, export_onnx, export_to_repository
+    from translate.export import DEFAULT_OPSET, check_variant_request, export_onnx, export_to_repository
     from translate.precision import Gate, parse_precisions
 
     if args.repo and not args.name:
@@ -105,6 +105,7 @@ def main(args: argparse.Namespace) -> int:
                 directions = stored
             elif args.direction == "both":
                 raise ConfigError("--direction both needs a checkpoint with two generators (CycleGAN)")
+        check_variant_request(common, directions)
         reports = []
         for d in directions:
             path = out if len(directions) == 1 else out.with_name(f"{out.stem}-{d}{out.suffix}")
