@@ -57,6 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", "--intra-op-threads", dest="intra_op_threads", type=parse_threads, metavar="N|auto",
                    help=f"ONNX Runtime {THREADS_HELP} (auto, the default: every usable core, shared by the "
                         "--compute-workers); --intra-op-threads is the same option")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto",
+                   help="runtime of every model: auto (default) measures each model's variants that passed their "
+                        "fidelity gate at export and takes the fastest, else onnxruntime; openvino needs the extra")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
+                   help="precision of every model (a model without that variant is UNAVAILABLE, with the reason)")
     p.add_argument("--compute-workers", type=int, default=1,
                    help="concurrent ONNX Runtime calls (default 1: on a CPU one call already uses every core)")
     p.add_argument("--reload", choices=("poll", "off"), default="poll",
@@ -92,6 +97,7 @@ def main(args: argparse.Namespace) -> int:
         max_batch=args.max_batch, batch_timeout_ms=args.batch_timeout_ms, max_queue=args.max_queue,
         max_image_pixels=args.max_image_pixels, max_message_mb=args.max_message_mb,
         intra_op_threads=_threads(args), reload=args.reload, reload_interval=args.reload_interval,
+        backend=args.backend, precision=args.precision,
         compute_workers=args.compute_workers, grace=args.grace,
         drain_delay=args.drain_delay, tile_above_pixels=args.tile_above_pixels, tile_size=args.tile_size,
         max_batch_pixels=args.max_batch_pixels, max_streams=args.max_streams,

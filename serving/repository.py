@@ -57,6 +57,7 @@ class ModelVersion:
     inflight: int = 0
     retired: bool = False
     closed: bool = False
+    runtime: object = None  # translate.precision.RuntimeChoice: the backend and precision chosen, and why
 
     def close(self) -> None:
         """Drop the ONNX Runtime session (its memory is freed when the last reference goes)."""
@@ -127,13 +128,16 @@ def describe_layout(root: Path) -> str:
     return f"none of its entries ({shown}) holds <version>/{MODEL_FILE}; {expected}"
 
 
-def default_backend_factory(intra_op_threads: int | None = None) -> BackendFactory:
-    """ONNX Runtime backends from :mod:`translate.backends` (same code as the local CLI)."""
+def default_backend_factory(intra_op_threads: int | None = None, backend: str = "auto",
+                            precision: str = "auto") -> BackendFactory:
+    """Backends from :func:`translate.backends.load_backend` (same choice as the local CLI: ONNX Runtime or
+    OpenVINO, fp32, bf16 or int8; ``auto`` measures each model's variants)."""
 
     def factory(path: Path):
-        from translate.backends.onnxruntime import OnnxBackend
+        from translate.backends import load_backend
 
-        return OnnxBackend(str(path), device="auto", intra_op_threads=intra_op_threads)
+        return load_backend(path, device="auto", intra_op_threads=intra_op_threads, backend=backend,
+                            precision=precision)
 
     return factory
 
@@ -194,7 +198,7 @@ class ModelRepository:
                 close()
             raise
         return ModelVersion(name, version, path, backend.info, backend, backend.metadata, backend.inputs,
-                            backend.outputs)
+                            backend.outputs, runtime=getattr(backend, "choice", None))
 
     def poll(self) -> None:
         """Scan the directory once: load new models/versions, unload removed ones."""
@@ -252,7 +256,8 @@ class ModelRepository:
                 rec.error = ""  # older failures no longer matter
             if old is not None:
                 self._retire(old)
-        log.info("model %s version %d is serving (%s, %s)", rec.name, version, loaded.info.family, loaded.info.task)
+        log.info("model %s version %d is serving (%s, %s) on %s", rec.name, version, loaded.info.family,
+                 loaded.info.task, loaded.runtime.describe() if loaded.runtime else "its backend")
         self._changed(rec.name, True)
         return True
 

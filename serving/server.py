@@ -55,6 +55,7 @@ from serving.streams import (
 )
 from serving.tls import server_credentials
 from translate.errors import ConfigError
+from translate.precision import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class ServerConfig:
     max_image_pixels: int = 4096 * 4096
     max_message_mb: int = 64
     intra_op_threads: int | None = None
+    backend: str = "auto"  # onnxruntime | openvino | auto (per model, measured; translate.backends.load_backend)
+    precision: str = "auto"  # fp32 | bf16 | int8 | auto
     reload: str = "poll"
     reload_interval: float = 2.0
     compute_workers: int = 1
@@ -104,6 +107,7 @@ class ServerConfig:
             raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
         if self.reload not in ("poll", "off"):
             raise ConfigError(f"--reload must be poll or off (got {self.reload!r})")
+        check_choice(self.backend, self.precision)
         for name in ("max_batch", "max_queue", "max_image_pixels", "max_message_mb", "compute_workers", "rpc_threads",
                      "tile_size", "tile_above_pixels", "max_batch_pixels", "max_streams", "max_streams_per_client"):
             if getattr(self, name) < 1:
@@ -145,7 +149,8 @@ class InferenceServer:
                        if config.tls_cert else None)
         self.metrics = ServerMetrics()
         self.repository = ModelRepository(
-            config.models, backend_factory or default_backend_factory(config.intra_op_threads),
+            config.models, backend_factory or default_backend_factory(config.intra_op_threads, config.backend,
+                                                                      config.precision),
             on_change=self._model_changed, metrics=self.metrics)
         self.batcher = DynamicBatcher(max_batch=config.max_batch, batch_timeout=config.batch_timeout_ms / 1000,
                                       max_queue=config.max_queue, workers=config.compute_workers,

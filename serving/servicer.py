@@ -197,7 +197,8 @@ class TranslateServicer(pb_grpc.TranslateServiceServicer):
                                      max_batch_pixels=lim.max_batch_pixels, min_input_size=info.min_input_size,
                                      max_streams=self.streams.max_streams if self.streams else 0,
                                      max_streams_per_client=self.streams.max_per_client if self.streams else 0,
-                                     stream_idle_timeout=self.idle_timeout or 0))
+                                     stream_idle_timeout=self.idle_timeout or 0),
+                    runtime=_runtime(mv))
 
         return await self.observer.unary("GetModel", context, body, blocking=False)
 
@@ -206,4 +207,14 @@ def _summary(rec: ModelRecord) -> pb.ModelSummary:
     cur = rec.current
     return pb.ModelSummary(name=rec.name, version=cur.version if cur else 0, state=wire.STATE_ENUMS[rec.state],
                            family=cur.info.family if cur else "", task=cur.info.task if cur else "", error=rec.error,
-                           class_names=list(cur.info.class_names) if cur else [])
+                           class_names=list(cur.info.class_names) if cur else [],
+                           runtime=_runtime(cur))
+
+
+def _runtime(mv) -> pb.Runtime | None:
+    """The backend and precision a loaded version runs on (translate.precision.RuntimeChoice), as a message."""
+    choice = getattr(mv, "runtime", None)
+    if choice is None:
+        return None
+    psnr = choice.fidelity.psnr_db if choice.fidelity is not None else 0.0
+    return pb.Runtime(backend=choice.backend, precision=choice.precision, reason=choice.reason, psnr_db=psnr)

@@ -148,8 +148,14 @@ def model_metadata(mv: ModelVersion) -> dict:
     def tensor(t) -> dict:
         return {"name": t.name, "datatype": datatype_of(t.dtype), "shape": list(t.shape)}
 
-    return {"name": mv.name, "versions": [str(mv.version)], "platform": PLATFORM,
+    return {"name": mv.name, "versions": [str(mv.version)], "platform": platform_of(mv),
             "inputs": [tensor(t) for t in mv.inputs], "outputs": [tensor(t) for t in mv.outputs]}
+
+
+def platform_of(mv: ModelVersion) -> str:
+    """``onnxruntime_onnx`` (Triton's name for an ONNX model on ONNX Runtime), or ``openvino_onnx`` on OpenVINO."""
+    runtime = getattr(mv, "runtime", None)
+    return f"{runtime.backend}_onnx" if runtime is not None and runtime.backend != "onnxruntime" else PLATFORM
 
 
 def static_batch(mv: ModelVersion) -> bool:
@@ -170,7 +176,9 @@ def model_config(mv: ModelVersion, *, max_batch_size: int, queue_delay_us: int) 
     parameters, plus a note on the UINT8 pixel input the server also accepts for image models.
     """
     static = static_batch(mv)
-    cfg: dict[str, Any] = {"name": mv.name, "platform": PLATFORM, "backend": "onnxruntime",
+    runtime = getattr(mv, "runtime", None)
+    cfg: dict[str, Any] = {"name": mv.name, "platform": platform_of(mv),
+                           "backend": runtime.backend if runtime is not None else "onnxruntime",
                            "max_batch_size": 0 if static else max_batch_size}
     for key, specs in (("input", mv.inputs), ("output", mv.outputs)):
         cfg[key] = []
@@ -186,6 +194,9 @@ def model_config(mv: ModelVersion, *, max_batch_size: int, queue_delay_us: int) 
     names = list(mv.info.class_names)
     if names:  # label value i is class_names[i] (a JSON list, the ONNX metadata's own form)
         cfg["parameters"]["class_names"] = {"string_value": json.dumps(names)}
+    if runtime is not None:  # what this server runs (the fidelity.* metadata above says what export measured)
+        cfg["parameters"].update({f"runtime.{k}": {"string_value": v} for k, v in (
+            ("backend", runtime.backend), ("precision", runtime.precision), ("reason", runtime.reason))})
     if mv.info.task != "generate":  # files exported before min_input_size was recorded: the derived value
         cfg["parameters"]["min_input_size"] = {"string_value": str(mv.info.min_input_size)}
         cfg["parameters"]["translate.uint8_pixels"] = {"string_value": (

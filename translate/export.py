@@ -22,6 +22,10 @@ batch; ``"running"`` uses the running averages (standard eval mode); see
 
 Repository exports (:func:`export_to_repository`) are installed through :mod:`translate.modelrepo`,
 the one owner of the ``MODELS/<name>/<version>/model.onnx`` layout.
+
+Lower precision (``precisions``): bf16 and int8 variants are measured against the fp32 model on
+held-out real images and refused under their fidelity gate (:mod:`translate.precision_export`);
+the int8 file is written beside the fp32 one (``model.int8.onnx``) in the same atomic step.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from translate.atomic import atomic_write_bytes
 from translate.checkpoint import generator_name, load_checkpoint, load_generator, unwrap
 from translate.errors import ConfigError, ExportError, ModelError
 from translate.modelinfo import ModelInfo
-from translate.modelrepo import CONFIG_FILE, install_version, next_version
+from translate.modelrepo import CONFIG_FILE, install_version, next_version, variant_path
 from translate.nets import network_requirements
 from translate.nets.batchnorm import BATCHNORM_MODES, count_batchnorms, default_batchnorm_mode, use_batch_statistics
 
@@ -91,6 +95,8 @@ class ExportReport:
     checks: list[CheckResult] = field(default_factory=list)
     verified: bool = False
     seconds: float = 0.0
+    variants: Any = None  # translate.precision_export.VariantSet when bf16/int8 were asked for
+    variant_paths: dict[str, Path] = field(default_factory=dict)  # precision -> file written beside ``path``
 
     @property
     def max_abs_err(self) -> float:
@@ -118,6 +124,8 @@ class ExportReport:
         verdict = "PASS" if self.passed else "FAIL"
         lines.append(f"  {verdict}: worst max abs err {self.max_abs_err:.2e} (tolerance {self.tolerance:.0e}), "
                      f"worst PSNR {self.psnr:.1f} dB")
+        if self.variants is not None and self.variants.fidelity:
+            lines += ["  " + line for line in self.variants.lines()]
         return "\n".join(lines)
 
 
@@ -508,7 +516,11 @@ def _load(checkpoint) -> tuple[dict, dict[str, str]]:
     return ckpt, {"source_file": path.name, "source_sha256": _sha256_short(path)}
 
 
+_VARIANT_KWARGS = ("precisions", "calibration", "fidelity_images", "calibration_count", "gates", "threads")
+
+
 def _export_one(ckpt: dict, source: dict[str, str], direction: str | None, ema: bool, **kwargs):
+    variant_kwargs = {k: kwargs.pop(k) for k in _VARIANT_KWARGS if k in kwargs}
     name = generator_name(ckpt, direction)
     net, info = load_generator(ckpt, direction, ema=ema)
     used_ema = bool(ema and ckpt.get("ema", {}).get(name))
@@ -516,7 +528,38 @@ def _export_one(ckpt: dict, source: dict[str, str], direction: str | None, ema: 
             if isinstance(v, (str, int, float, bool)) and v != ""}
     prov.update(source)
     prov.update(generator=name, ema=str(used_ema).lower())
-    return build_onnx(net, info, provenance=prov, **kwargs)
+    data, report = build_onnx(net, info, provenance=prov, **kwargs)
+    precisions = variant_kwargs.pop("precisions", None)
+    if precisions and any(p != "fp32" for p in precisions):
+        from translate.precision_export import build_variants
+
+        report.variants = build_variants(data, report.info, precisions, **variant_kwargs)
+        data = report.variants.fp32
+    return data, report
+
+
+def check_variant_request(kwargs: dict, directions: list) -> None:
+    """ConfigError for precision variants that cannot be measured as asked (before any export work)."""
+    if not any(p != "fp32" for p in kwargs.get("precisions") or ()):
+        return
+    if len(directions) > 1:
+        raise ConfigError("bf16/int8 variants are calibrated and measured on images of one direction's inputs; "
+                          "export each direction on its own (--direction AtoB, then BtoA) with its own --calibration")
+    if kwargs.get("static_shape"):
+        raise ConfigError("--static-shape cannot be combined with bf16/int8 variants yet; export them without it")
+    from translate.precision import openvino_version, parse_precisions
+    from translate.precision_export import CALIBRATION_IMAGES, image_sets
+
+    precisions = parse_precisions(kwargs["precisions"])
+    image_sets(kwargs.get("calibration"), kwargs.get("fidelity_images"), need_calibration="int8" in precisions,
+               calibration_count=kwargs.get("calibration_count", CALIBRATION_IMAGES))
+    if openvino_version() is None:
+        raise ExportError("bf16/int8 variants are measured on OpenVINO, which is not installed; "
+                          "install the extra: pip install 'translate[openvino]'")
+
+
+def _variant_files(report: ExportReport) -> dict[str, bytes]:
+    return dict(report.variants.files) if report.variants is not None else {}
 
 
 def _directions(ckpt: dict, direction: str | None) -> list[str | None]:
@@ -544,26 +587,46 @@ def export_onnx(
     tolerance: float = TOLERANCE,
     force: bool = False,
     photo: np.ndarray | None = None,
+    **variant_kwargs,
 ) -> ExportReport:
     """Export one generator of ``checkpoint`` to ``out_path`` (atomic; verified unless ``verify=False``).
 
     ``direction`` picks one of CycleGAN's generators ("AtoB"/"BtoA"); for both use
     :func:`export_to_repository` or call this twice. An existing file is replaced only with
-    ``force=True``.
+    ``force=True``. ``variant_kwargs``: ``precisions`` (e.g. ``("fp32", "bf16", "int8")``),
+    ``calibration`` and ``fidelity_images`` (folders of real images), ``calibration_count``,
+    ``gates`` ({precision: Gate}) and ``threads``, see
+    :func:`translate.precision_export.build_variants`; the int8 file goes to
+    ``translate.modelrepo.variant_path(out_path, "int8")``.
     """
     if direction == "both":
         raise ConfigError("export_onnx writes one file; pass direction 'AtoB' or 'BtoA' (or use a model repository)")
     out_path = Path(out_path)
     if out_path.suffix != ".onnx":
         raise ConfigError(f"output {out_path} should end in .onnx")
-    if out_path.exists() and not force:
-        raise ExportError(f"{out_path} already exists; pass --force to overwrite it or choose another path")
+    unknown = sorted(set(variant_kwargs) - set(_VARIANT_KWARGS))
+    if unknown:
+        raise TypeError(f"export_onnx() got unexpected keyword arguments {', '.join(unknown)}")
+    wanted = [p for p in variant_kwargs.get("precisions") or () if p != "fp32"]
+    check_variant_request({**variant_kwargs, "static_shape": static_shape}, [direction])
+    for target in [out_path] + [variant_path(out_path, p) for p in wanted if variant_path(out_path, p) != out_path]:
+        if target.exists() and not force:
+            raise ExportError(f"{target} already exists; pass --force to overwrite it or choose another path")
     _check_writable(out_path.parent)
     ckpt, source = _load(checkpoint)
     data, report = _export_one(ckpt, source, direction, ema, opset=opset, static_shape=static_shape, verify=verify,
-                               batchnorm_mode=batchnorm_mode, exporter=exporter, tolerance=tolerance, photo=photo)
+                               batchnorm_mode=batchnorm_mode, exporter=exporter, tolerance=tolerance, photo=photo,
+                               **variant_kwargs)
+    files = _variant_files(report)
     try:
+        for precision, blob in files.items():  # variants first: model.onnx appears last, complete with them
+            report.variant_paths[precision] = atomic_write_bytes(variant_path(out_path, precision),
+                                                                 lambda f, b=blob: f.write(b))
         atomic_write_bytes(out_path, lambda f: f.write(data))
+        stale = variant_path(out_path, "int8")
+        if force and "int8" not in files and stale.exists():  # it was quantised from the file just replaced
+            stale.unlink()
+            log.warning("removed %s: it was quantised from the model this export replaced", stale)
     except OSError as exc:
         raise ExportError(f"cannot write {out_path}: {exc.strerror or exc}; choose a writable destination") from exc
     report.path = out_path
@@ -586,8 +649,9 @@ def export_to_repository(
     CycleGAN with ``direction="both"`` (the default for a two-generator checkpoint) writes
     ``NAME-AtoB`` and ``NAME-BtoA``. ``version=None`` takes the next free number per model.
     An existing version is replaced only with ``force=True``. Every model is verified before
-    anything is written, so a failing direction leaves the repository untouched.
-    ``export_kwargs`` go to :func:`build_onnx` (opset, ema, static_shape, verify, ...).
+    anything is written, so a failing direction (or a precision variant under its fidelity gate)
+    leaves the repository untouched. ``export_kwargs`` go to :func:`build_onnx` (opset, ema,
+    static_shape, verify, ...) and to the precision variants (see :func:`export_onnx`).
     """
     from translate.triton import model_config
 
@@ -598,6 +662,7 @@ def export_to_repository(
     repo = Path(repo)
     ckpt, source = _load(checkpoint)
     directions = _directions(ckpt, direction)
+    check_variant_request(export_kwargs, directions)
     names = [f"{name}-{d}" if len(directions) > 1 else name for d in directions]
     targets = []
     for model_name in names:
@@ -617,7 +682,8 @@ def export_to_repository(
             config = model_config(model_name, report.info, max_batch_size=max_batch_size,
                                   static_shape=export_kwargs.get("static_shape"))
             atomic_write_bytes(model_dir / CONFIG_FILE, lambda f, c=config: f.write(c.encode()))
-            report.path = install_version(model_dir, v, data, force)
+            report.path = install_version(model_dir, v, data, force, variants=_variant_files(report))
+            report.variant_paths = {p: variant_path(report.path, p) for p in _variant_files(report)}
         except OSError as exc:
             raise ExportError(f"cannot write into {model_dir}: {exc.strerror or exc}; choose a writable "
                               "repository") from exc

@@ -84,6 +84,17 @@ def model_path(model_dir: str | os.PathLike, version: int) -> Path:
     return Path(model_dir) / str(version) / MODEL_FILE
 
 
+def variant_path(model_file: str | os.PathLike, precision: str) -> Path:
+    """The file of a precision variant beside ``model_file``: ``model.onnx`` -> ``model.int8.onnx``.
+
+    fp32 and bf16 run the file itself (bf16 is a runtime hint), so for them it is ``model_file``.
+    """
+    model_file = Path(model_file)
+    if precision in ("fp32", "bf16"):
+        return model_file
+    return model_file.with_name(f"{model_file.stem}.{precision}{model_file.suffix}")
+
+
 def resolve_model_path(path: str | os.PathLike) -> Path:
     """The file a user means by ``path``: a version directory's model file, a model directory's newest one.
 
@@ -102,10 +113,12 @@ def resolve_model_path(path: str | os.PathLike) -> Path:
     return model_path(path, versions[-1])
 
 
-def install_version(model_dir: str | os.PathLike, version: int, data: bytes, force: bool = False) -> Path:
+def install_version(model_dir: str | os.PathLike, version: int, data: bytes, force: bool = False,
+                    variants: dict[str, bytes] | None = None) -> Path:
     """Write ``data`` as ``model_dir/<version>/model.onnx`` so that readers see the old version or the new one.
 
-    The file is written into a hidden temp dir (not a number, so servers and Triton ignore it)
+    ``variants`` maps a precision to the bytes of its file (:func:`variant_path`), installed in
+    the same step. The file is written into a hidden temp dir (not a number, so servers and Triton ignore it)
     and the directory is renamed into place. An existing version is replaced only with
     ``force`` (ExportError otherwise). Returns the model file's path.
     """
@@ -116,6 +129,8 @@ def install_version(model_dir: str | os.PathLike, version: int, data: bytes, for
     old = None
     try:
         atomic_write_bytes(tmp / MODEL_FILE, lambda f: f.write(data))
+        for precision, blob in (variants or {}).items():
+            atomic_write_bytes(variant_path(tmp / MODEL_FILE, precision), lambda f, b=blob: f.write(b))
         if final.exists():
             if not force:  # re-checked: another export may have taken the version meanwhile
                 raise ExportError(f"{final} already exists; pass --force to overwrite it or choose a new --version")

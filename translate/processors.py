@@ -75,15 +75,18 @@ class LocalTranslate:
 
     @classmethod
     def load_model(cls, model: str, *, direction: str | None, device: str, tile: int | None, overlap: int | None,
-                   batch_size: int, threads: int | None = None) -> LocalTranslate:
-        """Load an .onnx file (ONNX Runtime) or a checkpoint (PyTorch) and pick the tiling for its scale.
+                   batch_size: int, threads: int | None = None, backend: str = "auto",
+                   precision: str = "auto") -> LocalTranslate:
+        """Load an .onnx file (ONNX Runtime / OpenVINO) or a checkpoint (PyTorch) and pick the tiling for its scale.
 
-        ``threads``: ONNX Runtime intra-op threads (default: ONNX Runtime's own choice, every core).
+        ``threads``: inference threads (default: the runtime's own choice, every core); ``backend``
+        and ``precision``: see :func:`translate.backends.load_backend`.
         """
         from translate.backends import load_backend
         from translate.images import default_tiling
 
-        backend = load_backend(model, direction=direction, device=device, intra_op_threads=threads)
+        backend = load_backend(model, direction=direction, device=device, intra_op_threads=threads, backend=backend,
+                               precision=precision)
         tile, overlap = default_tiling(backend.info.scale, tile, overlap)
         return cls(backend, tile=tile, overlap=overlap, batch_size=batch_size)
 

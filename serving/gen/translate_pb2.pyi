@@ -171,7 +171,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelSummary(_message.Message):
-    __slots__ = ("name", "version", "state", "family", "task", "error", "class_names")
+    __slots__ = ("name", "version", "state", "family", "task", "error", "class_names", "runtime")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +179,7 @@ class ModelSummary(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     state: ModelState
@@ -186,7 +187,20 @@ class ModelSummary(_message.Message):
     task: str
     error: str
     class_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[ModelState, str]] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., error: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    runtime: Runtime
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[ModelState, str]] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., error: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ...) -> None: ...
+
+class Runtime(_message.Message):
+    __slots__ = ("backend", "precision", "reason", "psnr_db")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PSNR_DB_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    precision: str
+    reason: str
+    psnr_db: float
+    def __init__(self, backend: _Optional[str] = ..., precision: _Optional[str] = ..., reason: _Optional[str] = ..., psnr_db: _Optional[float] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
@@ -241,7 +255,7 @@ class Limits(_message.Message):
     def __init__(self, max_image_pixels: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_queue: _Optional[int] = ..., max_generate_count: _Optional[int] = ..., tile_above_pixels: _Optional[int] = ..., tile_size: _Optional[int] = ..., max_batch_pixels: _Optional[int] = ..., min_input_size: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_streams_per_client: _Optional[int] = ..., stream_idle_timeout: _Optional[float] = ...) -> None: ...
 
 class ModelDescription(_message.Message):
-    __slots__ = ("name", "version", "available_versions", "state", "error", "family", "task", "in_channels", "out_channels", "pad_multiple", "scale", "latent_size", "num_classes", "image_size", "direction", "metadata", "inputs", "outputs", "limits", "class_names")
+    __slots__ = ("name", "version", "available_versions", "state", "error", "family", "task", "in_channels", "out_channels", "pad_multiple", "scale", "latent_size", "num_classes", "image_size", "direction", "metadata", "inputs", "outputs", "limits", "class_names", "runtime")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -269,6 +283,7 @@ class ModelDescription(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     available_versions: _containers.RepeatedScalarFieldContainer[int]
@@ -289,4 +304,5 @@ class ModelDescription(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[TensorDescription]
     limits: Limits
     class_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., available_versions: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[ModelState, str]] = ..., error: _Optional[str] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., in_channels: _Optional[int] = ..., out_channels: _Optional[int] = ..., pad_multiple: _Optional[int] = ..., scale: _Optional[int] = ..., latent_size: _Optional[int] = ..., num_classes: _Optional[int] = ..., image_size: _Optional[int] = ..., direction: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    runtime: Runtime
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., available_versions: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[ModelState, str]] = ..., error: _Optional[str] = ..., family: _Optional[str] = ..., task: _Optional[str] = ..., in_channels: _Optional[int] = ..., out_channels: _Optional[int] = ..., pad_multiple: _Optional[int] = ..., scale: _Optional[int] = ..., latent_size: _Optional[int] = ..., num_classes: _Optional[int] = ..., image_size: _Optional[int] = ..., direction: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorDescription, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ..., runtime: _Optional[_Union[Runtime, _Mapping]] = ...) -> None: ...

@@ -2,8 +2,9 @@
 
 ``Backend`` turns float32 NCHW arrays into float32 NCHW arrays (``__call__`` for image models,
 ``generate`` for latent generators) and carries the model's :class:`ModelInfo`. The checks on
-its inputs live here, once, so every backend (ONNX Runtime, PyTorch, ...) refuses the same
-inputs with the same message.
+its inputs live here, once, so every backend (ONNX Runtime, OpenVINO, PyTorch) refuses the same
+inputs with the same message. ``runtime`` and ``precision`` say what really runs the model, and
+``choice`` (set by :func:`translate.backends.load_backend`) why it was chosen.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from translate.errors import ImageError, ModelError
 from translate.modelinfo import ModelInfo
+from translate.precision import RuntimeChoice
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -23,6 +25,9 @@ class Backend(ABC):
     """A loaded generator: ``info`` plus array-in/array-out calls."""
 
     info: ModelInfo
+    runtime: str = ""  # "onnxruntime", "openvino" or "torch"
+    precision: str = "fp32"  # what the runtime computes in: "fp32", "bf16" or "int8"
+    choice: RuntimeChoice | None = None  # how load_backend picked runtime and precision
 
     @abstractmethod
     def _run_image(self, x: np.ndarray) -> np.ndarray: ...

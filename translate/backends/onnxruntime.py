@@ -15,6 +15,7 @@ import numpy as np
 from translate.backends.base import DEVICES, Backend, gpu_present
 from translate.errors import ConfigError, ImageError, ModelError
 from translate.modelrepo import file_of_session
+from translate.precision import file_precision
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def choose_providers(device: str = "auto") -> list[str]:
 class OnnxBackend(Backend):
     """An exported model on ONNX Runtime; ``info``, ``metadata``, ``inputs`` and ``outputs`` come from the file."""
 
+    runtime = "onnxruntime"
+
     def __init__(self, path: str | os.PathLike, device: str = "auto", intra_op_threads: int | None = None,
                  inter_op_threads: int | None = None):
         import onnxruntime as ort
@@ -82,6 +85,7 @@ class OnnxBackend(Backend):
         described = file_of_session(self.session, self.path)
         self.info = described.info
         self.metadata, self.inputs, self.outputs = described.metadata, described.inputs, described.outputs
+        self.precision = file_precision(self.metadata)  # "int8" for a quantised model.int8.onnx
         self.input_names = [i.name for i in self.inputs]
         expected = (["z", "label"] if self.info.num_classes else ["z"]) if self.info.task == "generate" else ["input"]
         if self.input_names != expected:

@@ -19,6 +19,8 @@ from translate.modelinfo import ModelInfo
 class TorchBackend(Backend):
     """A checkpoint's generator in PyTorch (eval mode, ``torch.inference_mode``)."""
 
+    runtime = "torch"
+
     def __init__(self, net, info: ModelInfo, device: str = "auto"):
         import torch
 

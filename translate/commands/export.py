@@ -2,6 +2,7 @@
 
     translate export RUN/checkpoint.pt -o model.onnx
     translate export RUN/checkpoint.pt --repo MODELS --name horse2zebra --direction both
+    translate export RUN/checkpoint.pt --repo MODELS --name edges2photo --precision fp32,bf16,int8 --calibration IMAGES
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify-image", metavar="PATH", default=None,
                    help="photo for the real-image check (default: scikit-image's astronaut)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file or repository version")
+    low = p.add_argument_group("lower precision (needs the extra: pip install 'translate[openvino]')")
+    low.add_argument("--precision", default="fp32", metavar="LIST",
+                     help="variants to export, comma-separated: fp32 (always), bf16 (a runtime hint on the same "
+                          "file, for CPUs with native bf16), int8 (model.int8.onnx, calibrated on real images); "
+                          "each is measured against fp32 and refused under its gate (default fp32)")
+    low.add_argument("--calibration", metavar="DIR",
+                     help="real images like the model's inputs (e.g. the run's validation inputs): int8 calibrates "
+                          "on half of them and every variant is measured on the other half")
+    low.add_argument("--fidelity-images", metavar="DIR",
+                     help="held-out images to measure the variants on (default: the half of --calibration that "
+                          "int8 does not calibrate on)")
+    low.add_argument("--calibration-count", type=int, default=16, metavar="N",
+                     help="images int8 calibrates on (default 16)")
+    low.add_argument("--min-psnr-bf16", type=float, default=40.0, metavar="DB",
+                     help="least PSNR of bf16 against fp32, pooled over the held-out images (default 40)")
+    low.add_argument("--min-psnr-int8", type=float, default=35.0, metavar="DB",
+                     help="least PSNR of int8 against fp32, pooled over the held-out images (default 35)")
+    low.add_argument("--min-worst-psnr", type=float, default=33.0, metavar="DB",
+                     help="least PSNR of any single held-out image, for bf16 and int8 (default 33)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -44,7 +64,8 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from translate.errors import ConfigError
-    from translate.export import DEFAULT_OPSET, export_onnx, export_to_repository
+    from translate.export import DEFAULT_OPSET, check_variant_request, export_onnx, export_to_repository
+    from translate.precision import Gate, parse_precisions
 
     if args.repo and not args.name:
         raise ConfigError("--repo needs --name (the model's name in the repository)")
@@ -60,6 +81,15 @@ def main(args: argparse.Namespace) -> int:
     common = dict(opset=args.opset or DEFAULT_OPSET, ema=args.ema, verify=args.verify,
                   static_shape=tuple(args.static_shape) if args.static_shape else None,
                   batchnorm_mode=args.batchnorm, exporter=args.exporter, photo=photo)
+    precisions = parse_precisions(args.precision)
+    if precisions != ["fp32"]:
+        common.update(precisions=precisions, calibration=args.calibration, fidelity_images=args.fidelity_images,
+                      calibration_count=args.calibration_count,
+                      gates={"bf16": Gate(args.min_psnr_bf16, args.min_worst_psnr),
+                             "int8": Gate(args.min_psnr_int8, args.min_worst_psnr)})
+    elif args.calibration or args.fidelity_images:
+        raise ConfigError("--calibration and --fidelity-images measure bf16/int8 variants; add --precision "
+                          "fp32,bf16,int8 (or the ones you want)")
     if args.repo:
         reports = export_to_repository(args.checkpoint, args.repo, args.name, version=args.version,
                                        direction=args.direction, force=args.force,
@@ -75,11 +105,12 @@ def main(args: argparse.Namespace) -> int:
                 directions = stored
             elif args.direction == "both":
                 raise ConfigError("--direction both needs a checkpoint with two generators (CycleGAN)")
+        check_variant_request(common, directions)
         reports = []
         for d in directions:
             path = out if len(directions) == 1 else out.with_name(f"{out.stem}-{d}{out.suffix}")
             reports.append(export_onnx(args.checkpoint, path, direction=d, force=args.force, **common))
     for r in reports:
         print(r.summary())
-        print(f"wrote {r.path}")
+        print(f"wrote {r.path}" + "".join(f" and {p}" for p in r.variant_paths.values()))
     return 0

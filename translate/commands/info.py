@@ -2,11 +2,14 @@
 
     translate info RUN/checkpoint.pt          # family, networks (arch, kwargs, parameters), processing, ...
     translate info MODELS/zebra/1/model.onnx --json
+    translate info MODELS/zebra --choose     # also measure which backend and precision `auto` runs here
 """
 
 from __future__ import annotations
 
 import argparse
+
+from translate.errors import ModelError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL_OR_CHECKPOINT",
                    help="a checkpoint (.pt), an ONNX file, or a repository version directory")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--choose", action="store_true",
+                   help="exported models: load the model as `translate run` would and show the backend and "
+                        "precision it runs on here, and why (auto measures its variants once, then caches)")
 
 
 def _count_parameters(arch: str, kwargs: dict, state_dict: dict) -> tuple[int, str]:
@@ -65,10 +71,10 @@ def _dims(spec) -> list:
 
 
 def describe_onnx(path) -> dict:
-    """Plain-dict description of an exported ONNX model (metadata, inputs/outputs, opset)."""
+    """Plain-dict description of an exported ONNX model (metadata, inputs/outputs, opset, precision variants)."""
     import math
+    from pathlib import Path
 
-    from translate.errors import ModelError
     from translate.modelinfo import ModelInfo
     from translate.modelrepo import load_onnx, onnx_metadata, tensor_specs
 
@@ -94,7 +100,27 @@ def describe_onnx(path) -> dict:
     }
     if note:
         out["note"] = note
+    else:
+        out["precision"] = describe_precision(Path(path), metadata)
     return out
+
+
+def describe_precision(path, metadata: dict) -> dict:
+    """The file's precision, the variants export measured (with their fidelity) and what ``auto`` considers here."""
+    from translate.modelrepo import read_model_file, variant_path
+    from translate.precision import QUANT_PREFIX, fidelities, file_precision
+    from translate.precision_auto import describe_candidates
+
+    measured = [f.to_dict() for f in fidelities(metadata).values()]
+    int8 = variant_path(path, "int8")
+    if file_precision(metadata) == "fp32" and int8.is_file():
+        try:
+            measured += [f.to_dict() for f in fidelities(read_model_file(int8).metadata).values()]
+        except ModelError:  # described as unusable by the candidates below
+            pass
+    return {"file": file_precision(metadata), "variants": measured,
+            "quantization": {k[len(QUANT_PREFIX):]: v for k, v in metadata.items() if k.startswith(QUANT_PREFIX)},
+            "here": describe_candidates(path, metadata)}
 
 
 def _print_human(d: dict) -> None:
@@ -129,6 +155,32 @@ def _print_human(d: dict) -> None:
     _print_classes(info, indent="  ")
     if info.get("provenance"):
         print("  provenance: " + ", ".join(f"{k}={v}" for k, v in info["provenance"].items()))
+    _print_precision(d.get("precision"), d.get("runs_on"))
+
+
+def _print_precision(p: dict | None, runs_on: dict | None) -> None:
+    if not p:
+        return
+    from translate.precision import Fidelity, Gate
+
+    print(f"  precision: {p['file']} graph" + (f", quantised with {p['quantization']['tool']} on "
+                                             f"{p['quantization'].get('calibration_images', '?')} images"
+                                             if p["quantization"].get("tool") else ""))
+    for v in p["variants"]:
+        fid = Fidelity(v["backend"], v["precision"], v["psnr_db"], v["worst_psnr_db"], v["max_abs_err"], v["images"],
+                       Gate(v["gate_db"], v["worst_gate_db"]), v["float_precision"])
+        print(f"    measured at export: {fid.line()}")
+    here = p["here"]
+    print(f"  on this machine ({here['cpu']}; openvino {here['openvino'] or 'not installed'}):")
+    for c in here["candidates"]:
+        print(f"    {c['variant']:17s} " + ("can run" if c["usable"] else f"no: {c['why_not']}"))
+    if runs_on:
+        print(f"  runs on: {runs_on['backend']} {runs_on['precision']} ({runs_on['reason']})")
+    elif here["auto"]:
+        print(f"  auto runs: {here['auto']}" + ("" if len([c for c in here["candidates"] if c["usable"]]) == 1
+                                                  else " (measured earlier, cached)"))
+    else:
+        print("  auto: measures the variants that can run at the first load (or now: translate info --choose)")
 
 
 def _print_classes(info: dict, indent: str) -> None:
@@ -143,13 +195,18 @@ def main(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from translate.errors import ModelError
     from translate.modelrepo import resolve_model_path
 
     path = resolve_model_path(Path(args.model))  # MODELS/NAME/VERSION, or MODELS/NAME (its newest version)
     if not path.exists():
         raise ModelError(f"{path} does not exist")
     d = describe_onnx(path) if path.suffix == ".onnx" else describe_checkpoint(path)
+    if args.choose and d["kind"] == "onnx" and d.get("model_info"):
+        from translate.backends import load_backend
+
+        backend = load_backend(path)
+        d["runs_on"] = backend.choice.to_dict()
+        backend.close()
     if args.json:
         print(json.dumps(d, indent=2, default=str))
     else:

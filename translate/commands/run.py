@@ -20,7 +20,7 @@ _STOPPED = ("stopped: every output written so far is complete (atomic writes); r
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``translate run`` (no torch, ONNX Runtime or grpc at parser time: they wait for :func:`main`)."""
-    from translate.backends import DEVICES
+    from translate.backends import BACKENDS, DEVICES, PRECISIONS
     from translate.batch import OUTPUT_FORMATS
     from translate.images.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="local inference device (default auto: CUDA when a GPU is present)")
+    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
+                   help="runtime of an exported model: auto (default) takes the fastest variant measured on this "
+                        "machine among those that passed their fidelity gate at export, else onnxruntime")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                   help="fp32, bf16 or int8 (the variants `translate export --precision` measured); auto: see "
+                        "--backend. An explicit choice this machine or model cannot run is an error")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown on terminals)")
     from translate.threads import THREADS_HELP, parse_threads
 
@@ -95,6 +101,12 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.threads is not None and (args.server is not None or args.engine == "ray"):
         raise ConfigError("--threads applies to local models: the server has its own --threads, and with "
                           "--engine ray each model actor uses --ray-actor-cpus threads")
+    chosen = [f for f, v in (("--backend", args.backend), ("--precision", args.precision)) if v != "auto"]
+    if chosen and args.server is not None:
+        raise ConfigError(f"{' and '.join(chosen)} apply to local models; the server chooses its own "
+                          "(translate serve --backend/--precision)")
+    if chosen and args.engine == "ray":
+        raise ConfigError(f"{' and '.join(chosen)} apply to --engine local; Ray's model actors choose automatically")
     ray_flags = [f for f, v in (("--address", args.address), ("--ray-actors", args.ray_actors),
                                 ("--ray-actor-cpus", args.ray_actor_cpus)) if v is not None]
     if args.engine != "ray" and ray_flags:
@@ -134,7 +146,8 @@ def main(args: argparse.Namespace) -> int:
 
         processor = LocalTranslate.load_model(args.model, direction=args.direction, device=args.device,
                                               tile=args.tile, overlap=args.tile_overlap, batch_size=args.batch_size,
-                                              threads=_local_threads(args))
+                                              threads=_local_threads(args), backend=args.backend,
+                                              precision=args.precision)
     try:
         result = run_plan(plan, processor, fail_fast=args.fail_fast, jobs=args.jobs,
                           progress=False if args.no_progress else None)
