@@ -4,8 +4,8 @@ Adversarial Network"), both stages in one run.
 Stage ``srresnet`` (steps 0 .. srresnet_steps): SRResNet trained with pixel MSE only.
 Stage ``gan`` (the next gan_steps): the same generator continues, now with content loss on VGG
 features (relu5_4 of VGG19, scaled by 1/12.75^2, via ``translate.perceptual.PerceptualLoss``)
-+ adv_weight (1e-3) * adversarial loss, and the discriminator trains; lr drops 10x after
-gan_lr_drop_at steps of this stage. ``content_loss: pixel-mse`` replaces the VGG term by pixel
++ adv_weight (1e-3) * adversarial loss, and the discriminator trains, at ``gan_lr`` (default: lr);
+the lr drops 10x after gan_lr_drop_at steps of this stage. ``content_loss: pixel-mse`` replaces the VGG term by pixel
 MSE (for tests or when no VGG weights exist); the run config records which one was used.
 
 The generator's Adam starts afresh at the first GAN step. The content loss's gradients are 10-40x
@@ -62,6 +62,7 @@ class SRGANConfig(TrainConfig):
     srresnet_steps: int = 1_000_000
     gan_steps: int = 200_000
     gan_lr_drop_at: int = 100_000  # steps into the GAN stage where lr becomes lr / 10
+    gan_lr: float = 0.0  # learning rate of the GAN stage (both networks); 0 = lr
     adv_weight: float = 1e-3
     content_loss: str = "vgg"  # vgg | pixel-mse (tests / no VGG weights)
     perceptual_weights: str = "auto"  # auto | imagenet | hed | /path/to/vgg.pth
@@ -86,6 +87,8 @@ class SRGANConfig(TrainConfig):
             raise ConfigError(f"scale and hr_size must be >= 1 (got {self.scale}, {self.hr_size})")
         if self.srresnet_steps < 0 or self.gan_steps < 0 or self.srresnet_steps + self.gan_steps == 0:
             raise ConfigError("srresnet_steps and gan_steps must be >= 0 and not both 0")
+        if self.gan_lr < 0:
+            raise ConfigError(f"gan_lr must be >= 0 (got {self.gan_lr}); 0 keeps lr for the GAN stage")
         if self.max_steps != self.srresnet_steps + self.gan_steps:
             raise ConfigError("for srgan set srresnet_steps / gan_steps instead of max_steps")
 
@@ -158,9 +161,13 @@ class SRGAN(Method):
         return {"content_loss": self.content_source}
 
     def lr_factor(self, step: int, total: int) -> float:
-        """1 through the SRResNet stage and the first gan_lr_drop_at GAN steps, then 0.1."""
-        gan_step = step - self.cfg.srresnet_steps
-        return 0.1 if gan_step >= self.cfg.gan_lr_drop_at else 1.0
+        """1 through the SRResNet stage; gan_lr / lr in the GAN stage, 10x less after gan_lr_drop_at GAN steps."""
+        cfg = self.cfg
+        gan_step = step - cfg.srresnet_steps
+        if gan_step < 0:
+            return 1.0
+        gan = cfg.gan_lr / cfg.lr if cfg.gan_lr else 1.0
+        return gan * (0.1 if gan_step >= cfg.gan_lr_drop_at else 1.0)
 
     def train_step(self, batch: dict, o) -> dict[str, torch.Tensor]:
         """SRResNet stage: MSE step on G. GAN stage: D step, then G step (content + adversarial)."""
