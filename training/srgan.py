@@ -5,8 +5,12 @@ Stage ``srresnet`` (steps 0 .. srresnet_steps): SRResNet trained with pixel MSE 
 Stage ``gan`` (the next gan_steps): the same generator continues, now with content loss on VGG
 features (relu5_4 of VGG19, scaled by 1/12.75^2, via ``translate.perceptual.PerceptualLoss``)
 + adv_weight (1e-3) * adversarial loss, and the discriminator trains, at ``gan_lr`` (default: lr);
-the lr drops 10x after gan_lr_drop_at steps of this stage. ``content_loss: pixel-mse`` replaces the VGG term by pixel
-MSE (for tests or when no VGG weights exist); the run config records which one was used.
+the lr drops 10x after gan_lr_drop_at steps of this stage. ``lowpass_weight`` adds a pixel MSE
+between the ``scale`` x ``scale`` average-pooled output and target (the low frequencies: colour and
+brightness), in the spirit of Fritsche et al. 2019 ("Frequency Separation for Real-World
+Super-Resolution"): it pins the colours while the content and adversarial losses shape the
+detail. ``content_loss: pixel-mse`` replaces the VGG term by pixel MSE (for tests or when no VGG
+weights exist); the run config records which one was used.
 
 The generator's Adam starts afresh at the first GAN step. The content loss's gradients are 10-40x
 larger than the pixel MSE's (HED-VGG16 features are on a 0-255 scale), and Adam's second moments
@@ -63,6 +67,7 @@ class SRGANConfig(TrainConfig):
     gan_steps: int = 200_000
     gan_lr_drop_at: int = 100_000  # steps into the GAN stage where lr becomes lr / 10
     gan_lr: float = 0.0  # learning rate of the GAN stage (both networks); 0 = lr
+    lowpass_weight: float = 0.0  # GAN stage: + this x MSE of the scale x scale average-pooled output vs target
     adv_weight: float = 1e-3
     content_loss: str = "vgg"  # vgg | pixel-mse (tests / no VGG weights)
     perceptual_weights: str = "auto"  # auto | imagenet | hed | /path/to/vgg.pth
@@ -87,6 +92,8 @@ class SRGANConfig(TrainConfig):
             raise ConfigError(f"scale and hr_size must be >= 1 (got {self.scale}, {self.hr_size})")
         if self.srresnet_steps < 0 or self.gan_steps < 0 or self.srresnet_steps + self.gan_steps == 0:
             raise ConfigError("srresnet_steps and gan_steps must be >= 0 and not both 0")
+        if self.lowpass_weight < 0:
+            raise ConfigError(f"lowpass_weight must be >= 0 (got {self.lowpass_weight})")
         if self.gan_lr < 0:
             raise ConfigError(f"gan_lr must be >= 0 (got {self.gan_lr}); 0 keeps lr for the GAN stage")
         if self.max_steps != self.srresnet_steps + self.gan_steps:
@@ -201,9 +208,12 @@ class SRGAN(Method):
             else:
                 loss_content = F.mse_loss(sr.float(), hr.float())
             loss_adv = self.gan(D(sr), True, for_discriminator=False) * cfg.adv_weight
-        o.step("G", loss_content + loss_adv)
+            loss_low = cfg.lowpass_weight * F.mse_loss(F.avg_pool2d(sr.float(), cfg.scale),
+                                                       F.avg_pool2d(hr.float(), cfg.scale))
+        o.step("G", loss_content + loss_adv + loss_low)
         self.last_fake = sr.detach()
         return {"D": loss_D.detach(), "G_content": loss_content.detach(), "G_adv": loss_adv.detach(),
+                "G_lowpass": loss_low.detach(),
                 "G_colour_shift": colour_shift(sr, hr),
                 "D_real": pred_real.detach().mean(), "D_fake": pred_fake.detach().mean()}
 

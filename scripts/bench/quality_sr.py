@@ -20,7 +20,9 @@ Every checkpoint is evaluated through ``translate.images.apply_model`` on a ``To
 product's inference path), so the table shows dB over bicubic against training minutes. LR test
 images = antialiased bicubic /4 of the mod-4-cropped HR (PIL, like MATLAB ``imresize``); the
 bicubic baseline upsamples them back x4. The colour shift of an output is the largest per-channel
-mean difference (RGB, 0-255 units) against the HR photo, and against the SRResNet stage's output.
+mean difference (RGB, 0-255 units) against the HR photo, and against the SRResNet stage's output;
+its sharpness is the variance of the Laplacian of its Y channel over the HR photo's (a rise means
+more fine detail or texture: look at the images to tell which).
 
 Targets (issue 16): SRResNet stage >= +1.0 dB over bicubic within 20 minutes of training on a
 2-core CPU; the SRGAN stage within 2 dB of the SRResNet stage with a mean colour shift < 2/255.
@@ -82,6 +84,15 @@ def colour_shift(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.reshape(-1, 3).mean(0, dtype=np.float64) - b.reshape(-1, 3).mean(0, dtype=np.float64)).max())
 
 
+def sharpness(sr: np.ndarray, hr: np.ndarray) -> float:
+    """Variance of the Laplacian of Y, output over HR: how much fine detail (or texture) there is; bicubic << 1."""
+    from scipy.ndimage import laplace
+
+    from translate.metrics import rgb_to_y
+
+    return float(laplace(rgb_to_y(sr)).var() / laplace(rgb_to_y(hr)).var())
+
+
 def scores(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
     """PSNR and SSIM on Y with a 4-pixel border crop (the SR papers' protocol)."""
     from translate.metrics import psnr, ssim
@@ -96,7 +107,8 @@ def evaluate(method: str, upscale, images, reference: dict[str, np.ndarray] | No
         sr = upscale(lr)
         outputs[name] = sr
         p, s = scores(sr, hr)
-        row = {"method": method, "image": name, "psnr_y": p, "ssim_y": s, "colour_shift": colour_shift(sr, hr)}
+        row = {"method": method, "image": name, "psnr_y": p, "ssim_y": s, "colour_shift": colour_shift(sr, hr),
+               "sharpness": sharpness(sr, hr)}
         if reference is not None:
             row["shift_vs_srresnet"] = colour_shift(sr, reference[name])
         rows.append(row)
@@ -197,6 +209,7 @@ def main() -> int:
     means = {r["method"]: r for r in rows if r["image"] == "mean"}
     summary = [{"method": m, "psnr_y": r["psnr_y"], "ssim_y": r["ssim_y"],
                 "gain_over_bicubic_db": r["psnr_y"] - bicubic_mean, "colour_shift": r["colour_shift"],
+                "sharpness": r["sharpness"],
                 "paper_set5_psnr": PAPER[m], "paper_gain_db": PAPER[m] - PAPER["bicubic"]} for m, r in means.items()]
     first_ok = next((c for c in curve if c["gain_over_bicubic_db"] >= TARGET_GAIN_DB), None)
     gan_drop = means["SRResNet"]["psnr_y"] - means["SRGAN"]["psnr_y"]
@@ -213,10 +226,11 @@ def main() -> int:
     print("\nSRResNet stage over training time (Set5-like means, x4, Y channel, 4-px border crop):")
     print_table(_display(curve), ["step", "minutes", "psnr_y", "gain_over_bicubic_db", "colour_shift"])
     print("\nper image:")
-    print_table(_display(rows), ["method", "image", "psnr_y", "ssim_y", "colour_shift", "shift_vs_srresnet"])
+    print_table(_display(rows), ["method", "image", "psnr_y", "ssim_y", "colour_shift", "shift_vs_srresnet",
+                                 "sharpness"])
     print("\nmeans (paper columns: Set5, Ledig et al. 2017; ours: Set5-like, not comparable in absolute terms):")
     print_table(_display(summary), ["method", "psnr_y", "ssim_y", "gain_over_bicubic_db", "colour_shift",
-                                    "paper_set5_psnr", "paper_gain_db"])
+                                    "sharpness", "paper_set5_psnr", "paper_gain_db"])
     print("\ntargets: " + ", ".join(f"{k} {_fmt(v)}" for k, v in targets.items()))
     write_result("quality_sr" + ("-quick" if args.quick else ""), {
         "quick": args.quick, "device": args.device, "threads": args.threads, "preset": "srgan-cpu", "overrides": extra,
