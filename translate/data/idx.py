@@ -50,6 +50,26 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
+def write_idx(array: np.ndarray, path: str | Path) -> Path:
+    """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in .gz), atomically.
+
+    The inverse of :func:`read_idx` for the unsigned-byte and int types it reads.
+    """
+    from translate.atomic import atomic_write_bytes
+
+    array = np.asarray(array)
+    codes = {np.dtype(v).newbyteorder(">") if np.dtype(v).itemsize > 1 else np.dtype(v): k
+             for k, v in IDX_DTYPES.items()}
+    big = array.astype(array.dtype.newbyteorder(">")) if array.dtype.itemsize > 1 else array
+    if big.dtype not in codes:
+        raise DataError(f"IDX cannot store {array.dtype}; use uint8, int8, int16, int32, float32 or float64")
+    body = bytes([0, 0, codes[big.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    body += np.ascontiguousarray(big).tobytes()
+    if str(path).endswith(".gz"):
+        body = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same data, same bytes
+    return atomic_write_bytes(path, lambda f: f.write(body))
+
+
 def find_idx(root: str | Path) -> tuple[Path, Path | None] | None:
     """(images, labels or None) IDX files in ``root`` as training reads them, or None when there are none.
 
@@ -94,8 +114,6 @@ def idx_to_folders(
     ``index`` is the image's position in the IDX file (5+ digits), so every PNG can be traced back.
     ``max_per_class`` keeps the first N of each class after the seeded shuffle. Returns counts.
     """
-    from tqdm import tqdm
-
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3:
         raise DataError(f"{images_path} has shape {images.shape}; an IDX image file is [N, H, W]")
@@ -104,11 +122,58 @@ def idx_to_folders(
                         "give the labels file that belongs to the images file")
     if images.dtype != np.uint8:
         raise DataError(f"{images_path} stores {images.dtype} pixels; only unsigned-byte images are supported")
+    return labelled_to_folders(images, labels, dst, classes=classes, cyclegan=cyclegan, test=test,
+                               max_per_class=max_per_class, seed=seed, force=force, progress=progress,
+                               source=str(labels_path))
+
+
+def _check_classes(labels: np.ndarray, classes: list[int] | None, source: str) -> list[int]:
+    """``classes`` (default: every label present), ConfigError naming any class ``labels`` lacks."""
     present = sorted(int(c) for c in np.unique(labels))
     classes = classes if classes is not None else present
     missing = [c for c in classes if c not in present]
     if missing:
-        raise ConfigError(f"classes {missing} do not occur in {labels_path} (it has {present})")
+        raise ConfigError(f"classes {missing} do not occur in {source} (it has {present})")
+    return classes
+
+
+def select(labels: np.ndarray, *, classes: list[int] | None = None, max_per_class: int | None = None,
+           seed: int = 0, source: str = "the labels") -> np.ndarray:
+    """Sorted indices of the images of ``classes``, at most ``max_per_class`` each (the same seeded
+    choice :func:`labelled_to_folders` makes)."""
+    if max_per_class is not None and max_per_class < 1:
+        raise ConfigError(f"--max-per-class must be >= 1, got {max_per_class}")
+    keep = []
+    for cls in _check_classes(labels, classes, source):
+        idx = np.flatnonzero(labels == cls)
+        if max_per_class is not None:
+            idx = np.random.default_rng([seed, cls]).permutation(idx)[:max_per_class]
+        keep.append(idx)
+    return np.sort(np.concatenate(keep))
+
+
+def labelled_to_folders(
+    images: np.ndarray,
+    labels: np.ndarray,
+    dst: str | Path,
+    *,
+    classes: list[int] | None = None,
+    cyclegan: bool = False,
+    test: float = 0.1,
+    max_per_class: int | None = None,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+    source: str = "the labels",
+) -> dict:
+    """Write labelled uint8 images [N, H, W] as ``dst/<class>/<index>.png`` (or CycleGAN folders).
+
+    The writer behind ``from-idx`` and ``from-csv``; see :func:`idx_to_folders` for the layout
+    (``index`` = the image's position in ``images``). ``source`` names the labels in error messages.
+    """
+    from tqdm import tqdm
+
+    classes = _check_classes(labels, classes, source)
     if cyclegan and len(classes) != 2:
         raise ConfigError(f"--cyclegan needs exactly two classes (A and B), e.g. --classes 7,9; got {classes}")
     if not 0.0 <= test < 1.0:
@@ -137,6 +202,6 @@ def idx_to_folders(
             counts[folder] = len(members)
             plan += [(int(i), dst / folder / f"{int(i):0{width}d}.png") for i in members]
 
-    for i, out in tqdm(plan, desc="from-idx", unit="image", disable=not progress):
+    for i, out in tqdm(plan, desc="write", unit="image", disable=not progress):
         write_png(np.ascontiguousarray(images[i]), out)
     return {"images": len(plan), "folders": counts}

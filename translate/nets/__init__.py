@@ -67,7 +67,9 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
     ``normal``: N(0, init_gain) as in the DCGAN, pix2pix and CycleGAN papers; ``xavier`` and
     ``orthogonal`` use ``init_gain`` as gain; ``kaiming`` is He-normal (fan_in, gain ignored).
     Affine norm layers get weight N(1, init_gain) and bias 0. Embeddings and PReLU keep their
-    PyTorch defaults. Returns ``net``.
+    PyTorch defaults. A layer whose network marked it ``zero_init = True`` (the last layer of a
+    residual branch that must start at zero: SRResNet's global skip, the keep-luma U-Net) gets
+    zeros instead, so the network starts as its skip path. Returns ``net``.
     """
     if init_type not in INIT_TYPES:
         raise ConfigError(f"unknown init_type {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
@@ -75,7 +77,11 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
         weight = getattr(m, "weight", None)
         if isinstance(weight, torch.Tensor) and weight.is_meta:
             continue  # shape-only networks (built under torch.device("meta")) hold no values to set
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and getattr(m, "zero_init", False):
+            nn.init.zeros_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             if init_type == "normal":
                 nn.init.normal_(m.weight, 0.0, init_gain)
             elif init_type == "xavier":

@@ -6,6 +6,13 @@ skip), conv3x3-BN, a global skip from the head, then log2(scale) sub-pixel stage
 channels, PixelShuffle(2), PReLU; Shi et al. 2016) and a 9x9 conv to the output. The output is
 linear (not tanh) so MSE pre-training is not squashed; post-processing clamps to [-1, 1].
 
+``global_skip=True`` adds the bicubic upsampling of the input to the output, so the network learns
+only the residual over bicubic (as BasicSR's MSRResNet does with bilinear; Wang et al. 2018). Its
+last conv starts at zero (``tail.zero_init``, honoured by ``translate.nets.init_weights``), so an
+untrained network outputs exactly the bicubic image and training starts at bicubic quality
+instead of several dB below it. PyTorch's bicubic (a = -0.75, ONNX ``Resize`` cubic with the same
+coefficient) is the skip's filter; it exports to ONNX with dynamic height and width.
+
 Discriminator: eight 3x3 conv layers (64-64-128-128-256-256-512-512 channels, stride 2 on every
 second one, BN after all but the first, LeakyReLU 0.2), then Dense(1024)-LeakyReLU-Dense(1).
 The paper fed 96x96 crops; an adaptive average pool to 4x4 before the dense layers lets it take
@@ -17,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import ConfigError, ImageError
@@ -49,18 +57,26 @@ class SRResNet(nn.Module):
 
     @classmethod
     def requirements(cls, **_) -> NetworkRequirements:
-        """Scales that are powers of two (one PixelShuffle(2) stage each); any input size."""
-        return NetworkRequirements(choices={"scale": SCALES})
+        """Scales that are powers of two (one PixelShuffle(2) stage each); any input size.
+
+        ``global_skip`` is a flag (the constructor also needs in_channels == out_channels for it).
+        """
+        return NetworkRequirements(choices={"scale": SCALES, "global_skip": (False, True)})
 
     def __init__(
-        self, in_channels: int = 3, out_channels: int = 3, num_feat: int = 64, num_blocks: int = 16, scale: int = 4
+        self, in_channels: int = 3, out_channels: int = 3, num_feat: int = 64, num_blocks: int = 16, scale: int = 4,
+        global_skip: bool = False,
     ):
         super().__init__()
         if scale not in SCALES:
             raise ConfigError(f"SRResNet scale must be one of {SCALES} (got {scale})")
         if num_blocks < 1 or num_feat < 1 or in_channels < 1 or out_channels < 1:
             raise ConfigError(f"SRResNet needs num_blocks >= 1 and positive widths (got {num_blocks}, {num_feat})")
+        if global_skip and in_channels != out_channels:
+            raise ConfigError(f"SRResNet global_skip adds the upsampled input to the output, so it needs "
+                              f"in_channels == out_channels (got {in_channels} and {out_channels})")
         self.in_channels, self.out_channels, self.scale = in_channels, out_channels, scale
+        self.global_skip = bool(global_skip)
         self.pad_multiple = 1
         self.head = nn.Sequential(nn.Conv2d(in_channels, num_feat, 9, padding=4), nn.PReLU(num_feat))
         self.body = nn.Sequential(*[SRResidualBlock(num_feat) for _ in range(num_blocks)])
@@ -70,13 +86,23 @@ class SRResNet(nn.Module):
             stages += [nn.Conv2d(num_feat, num_feat * 4, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(num_feat)]
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Conv2d(num_feat, out_channels, 9, padding=4)
+        if self.global_skip:
+            # the residual branch starts at zero: untrained output == bicubic(x). The flag makes
+            # init_weights (which build_network runs after construction) keep the zeros.
+            self.tail.zero_init = True
+            if not self.tail.weight.is_meta:
+                nn.init.zeros_(self.tail.weight)
+                nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, in, H, W] -> [N, out, H*scale, W*scale]."""
         check_image_input(x, self.in_channels, 1, "SRResNet")
         feat = self.head(x)
-        feat = feat + self.body_tail(self.body(feat))  # global skip (paper: elementwise sum)
-        return self.tail(self.upsample(feat))
+        feat = feat + self.body_tail(self.body(feat))  # the paper's skip around the residual blocks
+        out = self.tail(self.upsample(feat))
+        if self.global_skip:  # [N, C, H*s, W*s]: learn only what bicubic upsampling misses
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return out
 
 
 class SRDiscriminator(nn.Module):
