@@ -69,6 +69,40 @@ class Backend(ABC):
         return None
 
 
+class GraphBackend(Backend):
+    """A backend over an exported ONNX graph (ONNX Runtime, OpenVINO): subclasses give ``_run(feeds)``.
+
+    The graph's inputs are named ``input`` (image models) or ``z`` and ``label`` (generators), as
+    ``translate export`` writes them; a file exported with ``--static-shape`` takes one size only,
+    which :meth:`_set_static_size` reads from its input description.
+    """
+
+    _static_hw: tuple[int, ...] | None = None
+
+    @abstractmethod
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
+
+    def _set_static_size(self, inputs) -> None:
+        """Record the fixed height/width of an image model's input, if the file has one."""
+        self._static_hw = None
+        if self.info.task != "generate":
+            shape = inputs[0].shape
+            if all(d > 0 for d in shape[2:]):
+                self._static_hw = tuple(shape[2:])
+
+    def _run_image(self, x: np.ndarray) -> np.ndarray:
+        if self._static_hw and x.shape[2:] != self._static_hw:
+            raise ImageError(f"this model was exported with a static size {self._static_hw[0]}x{self._static_hw[1]}; "
+                             f"got {x.shape[2]}x{x.shape[3]} (resize first, or re-export without --static-shape)")
+        return self._run({"input": x})
+
+    def _run_latent(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        feeds = {"z": z}
+        if labels is not None:
+            feeds["label"] = labels
+        return self._run(feeds)
+
+
 def gpu_present() -> bool:
     """True only when a CUDA GPU is really usable (device files exist and torch sees one)."""
     if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/dxg").exists():  # dxg: WSL2

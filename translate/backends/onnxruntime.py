@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from translate.backends.base import DEVICES, Backend, gpu_present
-from translate.errors import ConfigError, ImageError, ModelError
+from translate.backends.base import DEVICES, GraphBackend, gpu_present
+from translate.errors import ConfigError, ModelError
 from translate.modelrepo import file_of_session
 from translate.precision import file_precision
 
@@ -53,7 +53,7 @@ def choose_providers(device: str = "auto") -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda_ok else ["CPUExecutionProvider"]
 
 
-class OnnxBackend(Backend):
+class OnnxBackend(GraphBackend):
     """An exported model on ONNX Runtime; ``info``, ``metadata``, ``inputs`` and ``outputs`` come from the file."""
 
     runtime = "onnxruntime"
@@ -90,22 +90,12 @@ class OnnxBackend(Backend):
         expected = (["z", "label"] if self.info.num_classes else ["z"]) if self.info.task == "generate" else ["input"]
         if self.input_names != expected:
             raise ModelError(f"{self.path} has inputs {self.input_names}, expected {expected}; re-export it")
-        self._static_hw = None
-        if self.info.task != "generate":
-            shape = self.inputs[0].shape
-            if all(d > 0 for d in shape[2:]):
-                self._static_hw = tuple(shape[2:])
+        self._set_static_size(self.inputs)
 
     @property
     def providers(self) -> list[str]:
         """Execution providers the session actually uses."""
         return self.session.get_providers()
-
-    def _run_image(self, x: np.ndarray) -> np.ndarray:
-        if self._static_hw and x.shape[2:] != self._static_hw:
-            raise ImageError(f"this model was exported with a static size {self._static_hw[0]}x{self._static_hw[1]}; "
-                             f"got {x.shape[2]}x{x.shape[3]} (resize first, or re-export without --static-shape)")
-        return self._run({"input": x})
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         try:
@@ -114,12 +104,6 @@ class OnnxBackend(Backend):
             shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feeds.items())
             msg = str(exc).split("Status Message:")[-1].strip().splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelError(f"ONNX Runtime failed on an input of shape {shapes}: {msg}") from exc
-
-    def _run_latent(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        feeds = {"z": z}
-        if labels is not None:
-            feeds["label"] = labels
-        return self._run(feeds)
 
     def close(self) -> None:
         """Drop the session."""

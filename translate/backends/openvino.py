@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from translate.backends.base import DEVICES, Backend
-from translate.errors import ConfigError, ImageError, ModelError
+from translate.backends.base import DEVICES, GraphBackend
+from translate.errors import ConfigError, ModelError
 from translate.modelrepo import ModelFile, read_model_file
 from translate.precision import CpuCapabilities, file_precision, read_cpu_capabilities
 
@@ -52,7 +52,7 @@ def openvino_core():
         return _core
 
 
-class OpenVinoBackend(Backend):
+class OpenVinoBackend(GraphBackend):
     """An exported model on OpenVINO's CPU plugin; ``precision`` is what OpenVINO really runs.
 
     Args:
@@ -106,11 +106,7 @@ class OpenVinoBackend(Backend):
         self.precision = precision
         self.float_precision = ran  # the precision of the float ops (int8: the unquantised layers)
         self.threads = intra_op_threads
-        self._static_hw = None
-        if self.info.task != "generate":
-            shape = self.inputs[0].shape
-            if all(d > 0 for d in shape[2:]):
-                self._static_hw = tuple(shape[2:])
+        self._set_static_size(self.inputs)
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -130,18 +126,6 @@ class OpenVinoBackend(Backend):
                              f"{lines[-1] if lines else type(exc).__name__}") from exc
         finally:
             self._idle.put(request)
-
-    def _run_image(self, x: np.ndarray) -> np.ndarray:
-        if self._static_hw and x.shape[2:] != self._static_hw:
-            raise ImageError(f"this model was exported with a static size {self._static_hw[0]}x{self._static_hw[1]}; "
-                             f"got {x.shape[2]}x{x.shape[3]} (resize first, or re-export without --static-shape)")
-        return self._run({"input": x})
-
-    def _run_latent(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        feeds = {"z": z}
-        if labels is not None:
-            feeds["label"] = labels
-        return self._run(feeds)
 
     def close(self) -> None:
         """Drop the compiled model and its requests."""
