@@ -461,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         with stages.stage("train", "two 1-thread trainers side by side, each export verified against PyTorch"):
             lane1 = Lane("lane 1", [
                 ("train colourise", trainer("colourise", "pix2pix", colour, "pix2pix-colourise",
-                                             ["--set", f"load_size={COLOUR_CROP}"], "[colourise] ")),
+                                             ["--set", f"load_size={COLOUR_CROP}", "--set", "max_steps=1000000"],
+                                             "[colourise] ")),
                 ("export colourise", exporter("colourise", "[colourise] ",
                                               data / "colour-heldout" / "A" / "chelsea.png")),
                 ("export superres", exporter("superres", "[superres] ",
