@@ -30,7 +30,9 @@ def _adam_steps(ckpt: dict, name: str) -> set[float]:
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("srgan-stages")
-    data = make_sr(tmp / "data", n=4, size=64)
+    data = tmp / "data"
+    make_sr(data / "train", n=4, size=64)
+    make_sr(data / "val", n=2, size=64, seed=1)  # a validation split: the run validates only on held-out images
     run = tmp / "full"
     assert main(["train", "srgan", "--data", str(data), "--out", str(run), *STAGES]) == 0
     return data, run
