@@ -57,10 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", "--intra-op-threads", dest="intra_op_threads", type=parse_threads, metavar="N|auto",
                    help=f"ONNX Runtime {THREADS_HELP} (auto, the default: every usable core, shared by the "
                         "--compute-workers); --intra-op-threads is the same option")
-    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto",
+    from translate.precision import AUTO, BACKENDS, PRECISIONS
+
+    p.add_argument("--backend", choices=(AUTO, *BACKENDS), default=AUTO,
                    help="runtime of every model: auto (default) measures each model's variants that passed their "
                         "fidelity gate at export and takes the fastest, else onnxruntime; openvino needs the extra")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
+    p.add_argument("--precision", choices=(AUTO, *PRECISIONS), default=AUTO,
                    help="precision of every model (a model without that variant is UNAVAILABLE, with the reason)")
     p.add_argument("--compute-workers", type=int, default=1,
                    help="concurrent ONNX Runtime calls (default 1: on a CPU one call already uses every core)")

@@ -5,8 +5,10 @@ triton-inference-server/user-guide/docs/user_guide/model_repository.html) with i
 "latest" policy: the highest numeric version directory of each model is served. The layout is
 read through :mod:`translate.modelrepo`, its one owner. Everything the server needs (channels,
 padding multiple, scale, latent size) comes from the ONNX metadata written by ``translate export``
-(:class:`translate.modelinfo.ModelInfo`), never from flags; it is read from the backend's own
-ONNX Runtime session, so each model file is parsed once on load.
+(:class:`translate.modelinfo.ModelInfo`), never from flags; it is read from the file the backend
+loaded (``--backend/--precision auto`` may load and time several variants of a version before it
+keeps the fastest; that measurement runs beside the serving version, under live traffic, and is
+cached per machine: see docs/precision.md).
 
 Hot reload (polling): a new version directory is loaded and warmed up *beside* the serving one,
 then swapped in under a lock, so no request ever sees a half-loaded model; the old version is
@@ -38,7 +40,7 @@ MAX_NAME_BYTES = 256  # longest model name a request may carry (a directory name
 NAME_CHARS = 64  # how much of a name messages quote
 
 # path -> backend: ``__call__(x)`` / ``generate(z, labels)`` plus ``info``, ``metadata``, ``inputs``
-# and ``outputs`` read from the file it loaded (translate.backends.onnxruntime.OnnxBackend)
+# and ``outputs`` read from the file it loaded (:func:`translate.backends.load_backend`: ONNX Runtime or OpenVINO)
 BackendFactory = Callable[[Path], object]
 
 
@@ -60,7 +62,7 @@ class ModelVersion:
     runtime: object = None  # translate.precision.RuntimeChoice: the backend and precision chosen, and why
 
     def close(self) -> None:
-        """Drop the ONNX Runtime session (its memory is freed when the last reference goes)."""
+        """Close the backend (its runtime's memory is freed when the last reference goes)."""
         self.closed = True
         close = getattr(self.backend, "close", None)
         if close is not None:
@@ -189,7 +191,7 @@ class ModelRepository:
                 for name, versions in list_models(self.root).items()}
 
     def _load(self, name: str, version: int, path: Path) -> ModelVersion:
-        backend = self._factory(path)  # the one parse of the file: the description comes from the session
+        backend = self._factory(path)  # the description comes from the file the backend loaded
         try:
             warm_up(backend, backend.info)
         except BaseException:

@@ -25,7 +25,9 @@ the one owner of the ``MODELS/<name>/<version>/model.onnx`` layout.
 
 Lower precision (``precisions``): bf16 and int8 variants are measured against the fp32 model on
 held-out real images and refused under their fidelity gate (:mod:`translate.precision_export`);
-the int8 file is written beside the fp32 one (``model.int8.onnx``) in the same atomic step.
+the int8 file is written beside the fp32 one (``model.int8.onnx``): into a repository in the same
+atomic step as the version folder; with ``export_onnx`` by two atomic writes, the int8 file first,
+so that a complete ``model.onnx`` never lacks the variant it was exported with.
 """
 
 from __future__ import annotations
@@ -538,6 +540,21 @@ def _export_one(ckpt: dict, source: dict[str, str], direction: str | None, ema: 
     return data, report
 
 
+def _normalise_precisions(kwargs: dict) -> None:
+    """``precisions`` as the canonical list (a string such as ``"fp32,int8"`` is accepted too)."""
+    if kwargs.get("precisions"):
+        from translate.precision import parse_precisions
+
+        kwargs["precisions"] = parse_precisions(kwargs["precisions"])
+
+
+def _refuse_existing(targets: list[Path], force: bool) -> None:
+    """ExportError for the first of ``targets`` that exists, unless ``force``."""
+    for target in targets:
+        if target.exists() and not force:
+            raise ExportError(f"{target} already exists; pass --force to overwrite it or choose another path")
+
+
 def check_variant_request(kwargs: dict, directions: list) -> None:
     """ConfigError for precision variants that cannot be measured as asked (before any export work)."""
     if not any(p != "fp32" for p in kwargs.get("precisions") or ()):
@@ -607,17 +624,18 @@ def export_onnx(
     unknown = sorted(set(variant_kwargs) - set(_VARIANT_KWARGS))
     if unknown:
         raise TypeError(f"export_onnx() got unexpected keyword arguments {', '.join(unknown)}")
+    _normalise_precisions(variant_kwargs)
     wanted = [p for p in variant_kwargs.get("precisions") or () if p != "fp32"]
     check_variant_request({**variant_kwargs, "static_shape": static_shape}, [direction])
-    for target in [out_path] + [variant_path(out_path, p) for p in wanted if variant_path(out_path, p) != out_path]:
-        if target.exists() and not force:
-            raise ExportError(f"{target} already exists; pass --force to overwrite it or choose another path")
+    targets = [out_path] + [variant_path(out_path, p) for p in wanted if variant_path(out_path, p) != out_path]
+    _refuse_existing(targets, force)
     _check_writable(out_path.parent)
     ckpt, source = _load(checkpoint)
     data, report = _export_one(ckpt, source, direction, ema, opset=opset, static_shape=static_shape, verify=verify,
                                batchnorm_mode=batchnorm_mode, exporter=exporter, tolerance=tolerance, photo=photo,
                                **variant_kwargs)
     files = _variant_files(report)
+    _refuse_existing(targets, force)  # again: an int8 export takes minutes, and a file may have appeared since
     try:
         for precision, blob in files.items():  # variants first: model.onnx appears last, complete with them
             report.variant_paths[precision] = atomic_write_bytes(variant_path(out_path, precision),
@@ -662,6 +680,7 @@ def export_to_repository(
     repo = Path(repo)
     ckpt, source = _load(checkpoint)
     directions = _directions(ckpt, direction)
+    _normalise_precisions(export_kwargs)
     check_variant_request(export_kwargs, directions)
     names = [f"{name}-{d}" if len(directions) > 1 else name for d in directions]
     targets = []

@@ -12,9 +12,11 @@ Vocabulary (used by export, the backends, ``translate info`` and the server):
 - **fidelity**: what ``translate export --precision`` measured for a variant on held-out real
   images against the reference: PSNR of the pooled squared error (peak = the value range, 2 for
   [-1, 1]), PSNR of the worst single image, and the largest absolute error. A variant whose
-  figures are under its :class:`Gate` is never written; the figures of every variant that passed
-  travel in the ONNX ``metadata_props`` (bf16 in ``model.onnx``, int8 in ``model.int8.onnx``) under
-  the keys this module owns (:data:`FIDELITY_PREFIX`, :data:`PRECISION_KEY`, :data:`QUANT_PREFIX`).
+  figures are under its :class:`Gate` is never written (ONNX Runtime int8, which ``auto`` never
+  picks, is the exception: its figures are recorded whatever they are, and an explicit request
+  below the gate is refused at load); the figures travel in the ONNX ``metadata_props`` (bf16 in
+  ``model.onnx``, int8 in ``model.int8.onnx``) under the keys this module owns
+  (:data:`FIDELITY_PREFIX`, :data:`PRECISION_KEY`, :data:`QUANT_PREFIX`).
 
 Why these gates (measured on trained pix2pix U-Net-256, CycleGAN ResNet-9 and SRResNet x4 exports
 on a Zen 4 CPU): bf16 on OpenVINO gave 57-71 dB, good int8 exports 39.6-52 dB (worst image
@@ -37,6 +39,9 @@ from pathlib import Path
 from translate.errors import ConfigError
 
 BACKENDS = ("onnxruntime", "openvino")
+CALIBRATION_IMAGES = 16  # images int8 calibrates on by default (research: 16 were enough; fewer clip outliers)
+MEASURE_SIDE = 256  # translators are measured and timed on 256 px squares (the papers' test size)
+MEASURE_SIDE_SR = 64  # super-resolvers on 64 px LR squares (64 -> 256 at x4)
 PRECISIONS = ("fp32", "bf16", "int8")
 AUTO = "auto"
 REFERENCE = ("onnxruntime", "fp32")
@@ -268,3 +273,13 @@ class RuntimeChoice:
         return {"backend": self.backend, "precision": self.precision, "reason": self.reason,
                 "fidelity": self.fidelity.to_dict() if self.fidelity else None, "probe_ms": dict(self.probe_ms),
                 "cached": self.cached}
+
+
+def measure_side(info) -> int:
+    """Side of the square inputs variants are measured and timed on (:data:`MEASURE_SIDE`, or
+    :data:`MEASURE_SIDE_SR` for super-resolvers), never under the network's minimum input, rounded
+    up to its pad multiple. ``info``: the model's :class:`~translate.modelinfo.ModelInfo`."""
+    side = MEASURE_SIDE_SR if info.task == "super_resolve" else MEASURE_SIDE
+    side = max(side, getattr(info, "min_input_size", 0) or 0)
+    m = info.pad_multiple
+    return m * -(-side // m)

@@ -47,6 +47,7 @@ from translate.precision import (
     check_choice,
     fidelities,
     file_precision,
+    measure_side,
     openvino_version,
     read_cpu_capabilities,
 )
@@ -55,8 +56,6 @@ log = logging.getLogger(__name__)
 
 PROBE_ROUNDS = 3
 TIE = 0.10  # within 10 % of the fastest, the candidate closer to fp32 wins
-PROBE_SIDE = 256  # translators: the papers' test size
-PROBE_SIDE_SR = 64  # super-resolvers: 64 -> 256 at x4
 CACHE_ENTRIES = 200  # the cache file keeps the newest entries only
 
 # (backend, precision) in the order they are listed and loaded
@@ -103,7 +102,10 @@ def _int8_file(path: Path, metadata: dict[str, str]) -> tuple[Path, dict[str, st
     if file_precision(md) != "int8":
         return q, None, f"{q.name} is not an int8 export"
     source = md.get(QUANT_PREFIX + "source_sha256", "")
-    if source and source != file_sha256(path):
+    if not source:
+        return q, None, f"{q.name} records no {QUANT_PREFIX}source_sha256, so nothing ties it to this {path.name} " \
+                        "(re-export with --precision int8)"
+    if source != file_sha256(path):
         return q, None, f"{q.name} was quantised from another {path.name} (re-export with --precision int8)"
     return q, md, ""
 
@@ -147,7 +149,9 @@ def candidates(path: Path, metadata: dict[str, str], *, backend: str = AUTO, pre
         elif p != "fp32" and c.fidelity is None:
             c.why_not = f"no {p} fidelity measured on {b} at export (translate export --precision {p})"
         elif b == "openvino" and openvino is None:
-            c.why_not = "the openvino package is not installed (pip install 'translate[openvino]')"
+            c.why_not = "the openvino package is not installed (pip install 'translate[openvino]')" + (
+                "; ONNX Runtime runs the int8 file too, slowly: --backend onnxruntime --precision int8"
+                if p == "int8" else "")
         elif p == "bf16" and not caps.bf16:
             c.why_not = f"the CPU has no native bf16 ({caps.describe()})"
         elif p == "int8" and not caps.int8:
@@ -178,10 +182,7 @@ def probe_input(backend) -> tuple[np.ndarray, ...]:
     if info.task == "generate":
         z = rng.standard_normal((1, info.latent_size)).astype(np.float32)
         return (z, np.zeros(1, np.int64)) if info.num_classes else (z,)
-    side = PROBE_SIDE_SR if info.task == "super_resolve" else PROBE_SIDE
-    side = max(side, getattr(info, "min_input_size", 0) or 0)
-    m = info.pad_multiple
-    side = m * -(-side // m)
+    side = measure_side(info)
     static = [d for d in backend.inputs[0].shape[2:] if d > 0]
     h, w = (static[0], static[1]) if len(static) == 2 else (side, side)
     return (rng.uniform(-1, 1, (1, info.in_channels, h, w)).astype(np.float32),)
@@ -298,37 +299,46 @@ def open_backend(path: Path, *, backend: str = AUTO, precision: str = AUTO, devi
             reason = "the only variant of the requested ones that can run here" + (f" ({excluded})" if excluded else "")
         else:
             reason = "the only variant that can run here" + (f" ({excluded})" if excluded else "")
-        chosen = reference if reference is not None and c.key == "onnxruntime-fp32" else \
-            load_candidate(c, device=device, threads=threads, capabilities=caps)
-        if chosen is not reference and reference is not None:
-            reference.close()
-        return _finish(chosen, RuntimeChoice(c.backend, c.precision, reason, c.fidelity))
+        return _load_chosen(c, RuntimeChoice(c.backend, c.precision, reason, c.fidelity), reference,
+                            explicit=explicit, device=device, threads=threads, caps=caps)
 
     key = _cache_key(usable, caps, threads, device, ov) if use_cache else ""
     hit = _read_cache().get(key) if use_cache else None
     by_key = {c.key: c for c in usable}
-    if isinstance(hit, dict) and hit.get("choice") in by_key:
-        c = by_key[hit["choice"]]
-        probe = {k: float(v) for k, v in (hit.get("probe_ms") or {}).items()}
-        chosen = reference if reference is not None and c.key == "onnxruntime-fp32" else \
-            load_candidate(c, device=device, threads=threads, capabilities=caps)
-        if chosen is not reference and reference is not None:
-            reference.close()
-        return _finish(chosen, RuntimeChoice(c.backend, c.precision, _reason(c.key, probe, hit.get("when", "")),
-                                             c.fidelity, probe, cached=True))
+    cached = _cached_choice(hit, by_key)
+    if cached is not None:
+        c, probe, when = cached
+        return _load_chosen(c, RuntimeChoice(c.backend, c.precision, _reason(c.key, probe, when), c.fidelity, probe,
+                                             cached=True), reference, explicit=explicit, device=device,
+                            threads=threads, caps=caps)
 
     loaded = {}
     try:
         for c in usable:
-            loaded[c.key] = reference if reference is not None and c.key == "onnxruntime-fp32" else \
-                load_candidate(c, device=device, threads=threads, capabilities=caps)
-        seconds = measure(loaded)
+            if reference is not None and c.key == "onnxruntime-fp32":
+                loaded[c.key] = reference
+                continue
+            try:
+                loaded[c.key] = load_candidate(c, device=device, threads=threads, capabilities=caps)
+            except ModelError as exc:
+                if explicit:
+                    raise
+                log.warning("%s: %s %s does not load here, so auto leaves it out: %s", path, c.backend, c.precision,
+                            exc)
+        if not loaded:
+            raise ModelError(f"{path}: none of the variants loads here ({', '.join(by_key)})")
+        seconds = measure(loaded) if len(loaded) > 1 else {}
     except BaseException:
         for b in loaded.values():
             b.close()
         if reference is not None and reference not in loaded.values():
             reference.close()
         raise
+    if len(loaded) == 1:  # the others did not load (warned above): nothing to measure, nothing to cache
+        (only, chosen), = loaded.items()
+        return _finish(chosen, RuntimeChoice(by_key[only].backend, by_key[only].precision,
+                                             "auto: the only variant that loaded here (the others: see the log)",
+                                             by_key[only].fidelity))
     winner = pick(seconds)
     for k, b in loaded.items():
         if k != winner:
@@ -340,6 +350,40 @@ def open_backend(path: Path, *, backend: str = AUTO, precision: str = AUTO, devi
     c = by_key[winner]
     return _finish(loaded[winner], RuntimeChoice(c.backend, c.precision, _reason(winner, probe, when),
                                                  c.fidelity, probe))
+
+
+def _load_chosen(c: Candidate, choice: RuntimeChoice, reference, *, explicit: bool, device: str,
+                 threads: int | None, caps: CpuCapabilities):
+    """Load the chosen candidate (the already open reference for ONNX Runtime fp32) and close the reference
+    when it is not the one; under ``auto``, a candidate that does not load falls back to the reference."""
+    if reference is not None and c.key == "onnxruntime-fp32":
+        return _finish(reference, choice)
+    try:
+        chosen = load_candidate(c, device=device, threads=threads, capabilities=caps)
+    except ModelError as exc:
+        if explicit or reference is None:
+            if reference is not None:
+                reference.close()
+            raise
+        log.warning("%s: %s %s does not load here (%s); auto falls back to onnxruntime fp32", reference.path,
+                    c.backend, c.precision, exc)
+        return _finish(reference, RuntimeChoice("onnxruntime", "fp32", f"auto: fell back, since {c.backend} "
+                                                f"{c.precision} did not load here: {exc}", None))
+    if reference is not None:
+        reference.close()
+    return _finish(chosen, choice)
+
+
+def _cached_choice(hit, by_key: dict[str, Candidate]) -> tuple[Candidate, dict[str, float], str] | None:
+    """(candidate, probe times, when) from a cache entry, or None for a miss or an entry that does not parse
+    (the cache only saves a measurement: a damaged one is measured again, never an error)."""
+    try:
+        if not isinstance(hit, dict) or not isinstance(hit.get("choice"), str) or hit["choice"] not in by_key:
+            return None
+        probe = {str(k): float(v) for k, v in (hit.get("probe_ms") or {}).items()}
+        return by_key[hit["choice"]], probe, str(hit.get("when", ""))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _reason(winner: str, probe_ms: dict[str, float], when: str) -> str:
@@ -365,8 +409,11 @@ def describe_candidates(path: Path, metadata: dict[str, str], *, device: str = "
     usable = [c for c in cands if not c.why_not]
     cached = None
     if len(usable) > 1:
-        hit = _read_cache().get(_cache_key(usable, caps, None, device, ov))
-        cached = hit.get("choice") if isinstance(hit, dict) else None
+        from translate.threads import inference_threads
+
+        key = _cache_key(usable, caps, inference_threads(None, quiet=True).threads, device, ov)  # as run/serve
+        hit = _cached_choice(_read_cache().get(key), {c.key: c for c in usable})
+        cached = hit[0].key if hit else None
     return {"cpu": caps.describe(), "openvino": ov,
             "candidates": [{"variant": c.key, "usable": not c.why_not, "why_not": c.why_not,
                             "fidelity": c.fidelity.to_dict() if c.fidelity else None} for c in cands],

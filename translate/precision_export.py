@@ -33,11 +33,13 @@ import numpy as np
 from translate.errors import ConfigError, DataError, ExportError, ModelError
 from translate.modelinfo import ModelInfo
 from translate.precision import (
+    CALIBRATION_IMAGES,
     DEFAULT_GATES,
     PRECISION_KEY,
     QUANT_PREFIX,
     Fidelity,
     Gate,
+    measure_side,
     parse_precisions,
     read_cpu_capabilities,
     without_fidelity,
@@ -45,11 +47,8 @@ from translate.precision import (
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_IMAGES = 16  # NNCF calibration set (research: 16 enough, fewer clip outliers)
 MIN_CALIBRATION_IMAGES = 8  # fewer draws a warning
 FIDELITY_IMAGES = 16  # held-out images each variant is measured on
-SIDE = 256  # crop side for translators (the papers' test size)
-SIDE_SR = 64  # LR crop side for super-resolvers (64 -> 256 at x4)
 
 
 @dataclass
@@ -72,27 +71,24 @@ class VariantSet:
 
 
 # ----------------------------------------------------------------------------- images
-def _side(info: ModelInfo) -> int:
-    side = SIDE_SR if info.task == "super_resolve" else SIDE
-    return max(side, getattr(info, "min_input_size", 0) or 0)
-
-
 def model_inputs(files: list[Path], info: ModelInfo) -> list[np.ndarray]:
     """Real images -> model inputs [1, C, S, S]: centre crops of one side S for all (resized up when smaller).
 
-    S is 256 px for translators and 64 px for super-resolvers, or the smallest image's short side
-    when that is less, rounded down to the model's pad multiple (never under one multiple).
+    S is :func:`translate.precision.measure_side` (256 px for translators, 64 px for super-resolvers),
+    or the smallest image's short side when that is less, rounded down to the model's pad multiple;
+    never under the network's minimum input (smaller images are resized up to it).
     """
     from translate.images import convert_channels, read_image, resize_pixels, to_model_array
 
     m = info.pad_multiple
     pixels = [convert_channels(read_image(f).pixels, info.in_channels) for f in files]
     short = min(min(p.shape[:2]) for p in pixels)
-    side = max(m, (min(_side(info), short) // m) * m)
+    least = m * -(-max(1, getattr(info, "min_input_size", 0) or 0) // m)  # the network's minimum, padded
+    side = max(least, (min(measure_side(info), short) // m) * m)
     out = []
     for px in pixels:
         h, w = px.shape[:2]
-        if min(h, w) < side:  # smaller than one pad multiple: scale the short side up to it
+        if min(h, w) < side:  # smaller than the network's minimum: scale the short side up to it
             k = side / min(h, w)
             h, w = max(side, round(h * k)), max(side, round(w * k))
             px = resize_pixels(px, h, w)
@@ -213,6 +209,10 @@ def build_variants(fp32: bytes, info: ModelInfo, precisions, *, calibration=None
     from translate.backends.openvino import OpenVinoBackend
 
     started = time.perf_counter()
+    if threads is None:  # every usable core, as `translate run` would (a CPU quota counts, not the host's cores)
+        from translate.threads import inference_threads
+
+        threads = inference_threads(None, quiet=True).threads
     wanted = [p for p in parse_precisions(precisions) if p != "fp32"]
     if not wanted:
         return VariantSet(fp32)
@@ -223,8 +223,8 @@ def build_variants(fp32: bytes, info: ModelInfo, precisions, *, calibration=None
     calib_files, held_files = image_sets(calibration, fidelity_images, need_calibration="int8" in wanted,
                                          calibration_count=calibration_count)
     if "int8" in wanted and len(calib_files) < MIN_CALIBRATION_IMAGES:
-        log.warning("int8 calibrated on %d images only; %d or more avoid clipped ranges (16 by default)",
-                    len(calib_files), MIN_CALIBRATION_IMAGES)
+        log.warning("int8 calibrated on %d images only; %d or more avoid clipped ranges (%d by default)",
+                    len(calib_files), MIN_CALIBRATION_IMAGES, CALIBRATION_IMAGES)
     held = model_inputs(held_files, info)
     peak = info.value_range[1] - info.value_range[0]
     caps = read_cpu_capabilities()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import sys
 
 import numpy as np
@@ -209,6 +210,63 @@ def test_auto_falls_back_without_openvino_or_cpu_support(exported, monkeypatch):
     assert "openvino package is not installed" in b.choice.reason
     with pytest.raises(ModelError, match=r"pip install 'translate\[openvino\]'"):
         load_backend(model, backend="openvino", capabilities=ZEN4)
+
+
+def test_auto_falls_back_when_a_faster_variant_does_not_load_and_explicit_fails(exported, monkeypatch, caplog):
+    """A variant that passed at export but does not load here (another OpenVINO, a dropped bf16 hint) must not
+    make a working fp32 model unavailable under auto; an explicit request for it still fails."""
+    model = exported["repo"] / "sr"
+    real = auto.load_candidate
+
+    def openvino_breaks(c, **kw):
+        if c.backend == "openvino":
+            raise ModelError("OpenVINO cannot load it: simulated")
+        return real(c, **kw)
+
+    monkeypatch.setattr(auto, "load_candidate", openvino_breaks)
+    monkeypatch.setattr(auto, "measure", lambda *a, **k: pytest.fail("one variant loaded: nothing to measure"))
+    caplog.set_level("WARNING", logger="translate.precision_auto")
+    b = load_backend(model, capabilities=ZEN4)
+    assert (b.runtime, b.precision) == ("onnxruntime", "fp32")
+    assert "only variant that loaded" in b.choice.reason and "simulated" in caplog.text
+    with pytest.raises(ModelError, match="simulated"):
+        load_backend(model, backend="openvino", precision="int8", capabilities=ZEN4)
+    # the cached path falls back too
+    auto._write_cache("x", {})  # (a cache file exists)
+    monkeypatch.setattr(auto, "_cached_choice", lambda hit, by_key: (by_key["openvino-int8"], {}, ""))
+    b = load_backend(model, capabilities=ZEN4)
+    assert (b.runtime, b.precision) == ("onnxruntime", "fp32") and "fell back" in b.choice.reason
+
+
+def test_a_damaged_cache_entry_is_measured_again_not_an_error(exported, monkeypatch):
+    model = exported["repo"] / "sr"
+    monkeypatch.setattr(auto, "measure", lambda backends, rounds=3: {k: 0.01 for k in backends})
+    load_backend(model, capabilities=ZEN4)
+    cache = json.loads(auto.cache_path().read_text())
+    for broken in ({"choice": "openvino-int8", "probe_ms": ["not", "a", "dict"]},
+                   {"choice": ["a list"]}, {"choice": "openvino-int8", "probe_ms": {"x": "fast"}}, "text"):
+        auto.cache_path().write_text(json.dumps({k: broken for k in cache}))
+        b = load_backend(model, capabilities=ZEN4)
+        assert not b.choice.cached and b.choice.probe_ms
+
+
+def test_an_int8_file_without_its_source_hash_is_not_paired(exported, tmp_path):
+    import onnx
+
+    from translate.precision import QUANT_PREFIX
+
+    src = exported["repo"] / "sr" / "1"
+    copy = tmp_path / "sr" / "1"
+    shutil.copytree(src, copy)
+    q = onnx.load(str(copy / "model.int8.onnx"))
+    kept = [p for p in q.metadata_props if p.key != QUANT_PREFIX + "source_sha256"]
+    del q.metadata_props[:]
+    q.metadata_props.extend(kept)
+    onnx.save(q, str(copy / "model.int8.onnx"))
+    metadata = read_model_file(copy / "model.onnx").metadata
+    found = {c.key: c.why_not for c in auto.candidates(copy / "model.onnx", metadata, capabilities=ZEN4,
+                                                       openvino="2026")}
+    assert "records no quantization.source_sha256" in found["openvino-int8"]
 
 
 def test_explicit_choices_that_cannot_run_fail_clearly(exported, tmp_path, capsys):

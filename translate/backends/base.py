@@ -82,6 +82,14 @@ class GraphBackend(Backend):
     @abstractmethod
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
 
+    def _describe_inputs(self, path: Path, inputs) -> None:
+        """Check the graph's input names (ModelError: a file this project did not export) and its fixed size."""
+        self.input_names = [i.name for i in inputs]
+        expected = (["z", "label"] if self.info.num_classes else ["z"]) if self.info.task == "generate" else ["input"]
+        if self.input_names != expected:
+            raise ModelError(f"{path} has inputs {self.input_names}, expected {expected}; re-export it")
+        self._set_static_size(inputs)
+
     def _set_static_size(self, inputs) -> None:
         """Record the fixed height/width of an image model's input, if the file has one."""
         self._static_hw = None

@@ -86,11 +86,7 @@ class OnnxBackend(GraphBackend):
         self.info = described.info
         self.metadata, self.inputs, self.outputs = described.metadata, described.inputs, described.outputs
         self.precision = file_precision(self.metadata)  # "int8" for a quantised model.int8.onnx
-        self.input_names = [i.name for i in self.inputs]
-        expected = (["z", "label"] if self.info.num_classes else ["z"]) if self.info.task == "generate" else ["input"]
-        if self.input_names != expected:
-            raise ModelError(f"{self.path} has inputs {self.input_names}, expected {expected}; re-export it")
-        self._set_static_size(self.inputs)
+        self._describe_inputs(self.path, self.inputs)
 
     @property
     def providers(self) -> list[str]:

@@ -80,10 +80,7 @@ class OpenVinoBackend(GraphBackend):
         described = described or read_model_file(self.path)
         self.info = described.info
         self.metadata, self.inputs, self.outputs = described.metadata, described.inputs, described.outputs
-        self.input_names = [i.name for i in self.inputs]
-        expected = (["z", "label"] if self.info.num_classes else ["z"]) if self.info.task == "generate" else ["input"]
-        if self.input_names != expected:
-            raise ModelError(f"{self.path} has inputs {self.input_names}, expected {expected}; re-export it")
+        self._describe_inputs(self.path, self.inputs)
         stored = file_precision(self.metadata)
         if (precision == "int8") != (stored == "int8"):
             want = "its model.int8.onnx (exported with --precision int8)" if precision == "int8" else "model.onnx"
@@ -105,8 +102,6 @@ class OpenVinoBackend(GraphBackend):
                              f"({caps.describe()}); choose --precision fp32 (or --backend onnxruntime)")
         self.precision = precision
         self.float_precision = ran  # the precision of the float ops (int8: the unquantised layers)
-        self.threads = intra_op_threads
-        self._set_static_size(self.inputs)
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -12,6 +12,8 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``translate export``."""
+    from translate.precision import CALIBRATION_IMAGES, DEFAULT_GATES, MIN_WORST_PSNR_DB
+
     p.add_argument("checkpoint", help="training checkpoint (.pt) written by `translate train`")
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("-o", "--output", metavar="OUT.onnx", help="write one ONNX file")
@@ -49,14 +51,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     low.add_argument("--fidelity-images", metavar="DIR",
                      help="held-out images to measure the variants on (default: the half of --calibration that "
                           "int8 does not calibrate on)")
-    low.add_argument("--calibration-count", type=int, default=16, metavar="N",
-                     help="images int8 calibrates on (default 16)")
-    low.add_argument("--min-psnr-bf16", type=float, default=40.0, metavar="DB",
-                     help="least PSNR of bf16 against fp32, pooled over the held-out images (default 40)")
-    low.add_argument("--min-psnr-int8", type=float, default=35.0, metavar="DB",
-                     help="least PSNR of int8 against fp32, pooled over the held-out images (default 35)")
-    low.add_argument("--min-worst-psnr", type=float, default=33.0, metavar="DB",
-                     help="least PSNR of any single held-out image, for bf16 and int8 (default 33)")
+    low.add_argument("--calibration-count", type=int, default=CALIBRATION_IMAGES, metavar="N",
+                     help=f"images int8 calibrates on (default {CALIBRATION_IMAGES})")
+    for precision in ("bf16", "int8"):
+        gate = DEFAULT_GATES[precision].min_psnr_db
+        low.add_argument(f"--min-psnr-{precision}", type=float, default=gate, metavar="DB",
+                         help=f"least PSNR of {precision} against fp32, pooled over the held-out images "
+                              f"(default {gate:g})")
+    low.add_argument("--min-worst-psnr", type=float, default=MIN_WORST_PSNR_DB, metavar="DB",
+                     help=f"least PSNR of any single held-out image, for bf16 and int8 (default {MIN_WORST_PSNR_DB:g})")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -203,8 +203,10 @@ def main(args: argparse.Namespace) -> int:
     d = describe_onnx(path) if path.suffix == ".onnx" else describe_checkpoint(path)
     if args.choose and d["kind"] == "onnx" and d.get("model_info"):
         from translate.backends import load_backend
+        from translate.threads import inference_threads
 
-        backend = load_backend(path)
+        # the thread count `translate run` and `serve` use by default: it is part of the measured choice's cache key
+        backend = load_backend(path, intra_op_threads=inference_threads(None, quiet=True).threads)
         d["runs_on"] = backend.choice.to_dict()
         backend.close()
     if args.json:
