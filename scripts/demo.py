@@ -381,9 +381,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--digits-seconds", type=float, default=100,
                    help="training budget of the digit generator, lane 2 after the super-resolver (default 100 s)")
     p.add_argument("--seed", type=int, default=0, help="seed for the crops and the training runs")
-    p.add_argument("--threads", type=int, default=0,
-                   help="PyTorch threads per training lane (default: half the cores the load average leaves free, "
-                        "at least 1)")
+    from translate.threads import parse_threads
+
+    p.add_argument("--threads", type=parse_threads, default=None, metavar="N|auto",
+                   help="PyTorch threads per training lane (default auto: half the cores the load average leaves "
+                        "free, at least 1)")
     return p.parse_args(argv)
 
 
@@ -458,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
                 translate("export", str(ckpt), "--repo", str(models), "--name", MODELS[task], *extra, prefix=prefix)
             return run
 
-        with stages.stage("train", "two 1-thread trainers side by side, each export verified against PyTorch"):
+        lanes = f"two {THREADS['n']}-thread trainers side by side, each export verified against PyTorch"
+        with stages.stage("train", lanes):
             lane1 = Lane("lane 1", [
                 ("train colourise", trainer("colourise", "pix2pix", colour, "pix2pix-colourise",
                                              ["--set", f"load_size={COLOUR_CROP}", "--set", "max_steps=1000000"],
@@ -514,7 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     summary["seconds"] = stages.seconds
     summary["total_seconds"] = round(time.perf_counter() - stages.t0, 1)
     summary["load_average_end"] = os.getloadavg()
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")  # numpy scalars
+    from translate.atomic import atomic_write_bytes
+
+    text = json.dumps(summary, indent=2, default=float) + "\n"  # default=float: numpy scalars
+    atomic_write_bytes(out / "summary.json", lambda f: f.write(text.encode()))
     print_summary(summary)
     say(f"\noutputs in {out}: contact_sheet.png, summary.json, out/, models/, runs/, data/, server.log")
     return 0

@@ -43,12 +43,10 @@ def _rgb(px: np.ndarray) -> np.ndarray:
 
 
 def bicubic_up(lr: np.ndarray, scale: int = SR_SCALE) -> np.ndarray:
-    """The SR baseline: uint8 HWC upsampled ``scale`` x with Pillow's bicubic."""
-    from PIL import Image as PILImage
+    """The SR baseline: uint8 HWC upsampled ``scale`` x with bicubic (the project's one resize)."""
+    from translate.images import resize_pixels
 
-    img = PILImage.fromarray(lr[:, :, 0] if lr.shape[2] == 1 else lr)
-    up = np.asarray(img.resize((lr.shape[1] * scale, lr.shape[0] * scale), PILImage.Resampling.BICUBIC))
-    return up[:, :, None] if up.ndim == 2 else up
+    return resize_pixels(lr, lr.shape[0] * scale, lr.shape[1] * scale, resample="bicubic")
 
 
 def _scored(name: str, output: np.ndarray, baseline: np.ndarray, truth: np.ndarray, **metric) -> dict:
@@ -211,5 +209,7 @@ def contact_sheet(sections: list[tuple[str, list[tuple[str, list[np.ndarray]]]]]
         for i, px in enumerate(grid[1]):
             r, c = divmod(i, gcols)
             paste(px, pad + c * (gsize + pad), y + r * (gsize + pad), gsize)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, quality=88) if path.suffix.lower() in (".jpg", ".jpeg") else sheet.save(path)
+    from translate.atomic import atomic_write_bytes
+
+    options = {"format": "JPEG", "quality": 88} if path.suffix.lower() in (".jpg", ".jpeg") else {"format": "PNG"}
+    atomic_write_bytes(path, lambda f: sheet.save(f, **options))

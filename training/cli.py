@@ -63,8 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad", action="store_true", help="skip files the dataset check rejects")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the networks (config key compile): faster steps after a first step that "
-                             "compiles for minutes; pays off for long runs")
+                        help="torch.compile the networks (config key compile): the first step compiles for minutes; "
+                             "later steps may be faster or slower (measured both on a CPU): try it on long runs")
     from translate.threads import THREADS_HELP, parse_threads
 
     parser.add_argument("--threads", type=parse_threads, metavar="N|auto",

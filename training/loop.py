@@ -50,6 +50,8 @@ from training.resume import ResumePoint, check_resume_config, find_resume_point,
 from translate.atomic import atomic_link
 from translate.checkpoint import build_checkpoint, save_checkpoint, unwrap
 from translate.errors import CheckpointError, ConfigError, TranslateError
+from translate.nets import network_arguments
+from translate.precision import BF16_FLAGS
 
 log = logging.getLogger("training")
 
@@ -74,7 +76,7 @@ def native_bf16_cpu() -> str:
     Asks PyTorch's own CPU detection (the instructions its kernels will use), not ``/proc/cpuinfo``.
     """
     caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    return next((flag for flag in ("amx_bf16", "avx512_bf16") if caps.get(flag)), "")
+    return next((flag for flag in BF16_FLAGS if caps.get(flag)), "")
 
 
 def rng_state() -> dict:
@@ -228,9 +230,9 @@ class Trainer:
         """Mixed precision: ``amp_dtype`` for :meth:`StepContext.autocast` and the GradScaler (fp16 only).
 
         bf16 runs on CUDA and on the CPU. bf16 keeps fp32's exponent range, so it needs no loss
-        scaling; on a CPU with native bf16 (avx512_bf16 or AMX) a pix2pix step measured 1.34x and a
-        CycleGAN step 1.44x faster than fp32, while other CPUs emulate it (slower than fp32, so a
-        warning says so; results are still right). fp16 needs CUDA: CPUs have no fast fp16 path
+        scaling; on a CPU with native bf16 (avx512_bf16 or AMX) a paper-size pix2pix step measured 1.49x
+        and a CycleGAN step 1.89x faster than fp32 (docs/performance.md), while other CPUs emulate it
+        (slower than fp32, so a warning says so; results are still right). fp16 needs CUDA: CPUs have no fast fp16 path
         and it needs a loss scaler.
         """
         cfg = self.cfg
@@ -253,9 +255,9 @@ class Trainer:
         Only the training forward/backward is compiled: checkpoints, EMA, samples and validation
         use the plain module (``translate.checkpoint.unwrap``), so they never wait for a
         recompile at another image size or in eval mode. The optimizers keep stepping the same
-        parameter tensors. The first step compiles: about 10 minutes for pix2pix U-Net-256 on a
-        2-core CPU (measured), after which a step ran 1.34x faster than without compiling; it pays
-        off after a few hundred steps, so it is off by default.
+        parameter tensors. The first step compiles (about 10 minutes for pix2pix U-Net-256 on a
+        2-core CPU with a cold cache). Measured on that CPU, compiled steps were faster under heavy
+        load and slower on a quiet machine (docs/performance.md), so it is off by default.
         """
         if not getattr(self.cfg, "compile", False):
             return
@@ -394,8 +396,12 @@ class Trainer:
                 continue
             if entry["arch"] != net.arch:
                 diffs.append(f"{name}: checkpoint {entry['arch']}, this run {net.arch}")
-            for key in sorted(set(entry["kwargs"]) | set(net.arch_kwargs)):
-                old, new = entry["kwargs"].get(key, "(not set)"), net.arch_kwargs.get(key, "(not set)")
+            stored = entry["kwargs"]
+            if entry["arch"] == net.arch:  # an argument added since the checkpoint was written has its default
+                with contextlib.suppress(ConfigError):
+                    stored = network_arguments(entry["arch"], stored)
+            for key in sorted(set(stored) | set(net.arch_kwargs)):
+                old, new = stored.get(key, "(not set)"), net.arch_kwargs.get(key, "(not set)")
                 if old != new:
                     diffs.append(f"{name} {key}: checkpoint {old!r}, this run {new!r}")
         for name, info in self.method.processing().items():

@@ -49,7 +49,7 @@ class TrainConfig:
         "lr", "max_steps", "n_epochs", "n_epochs_decay",  # how long and how fast
         "log_every", "sample_every", "val_every", "val_images", "ckpt_every", "keep_last", "health_every",
         "tensorboard",  # what is logged and kept
-        "device", "amp", "channels_last", "num_workers", "deterministic", "skip_bad",  # where and how it runs
+        "device", "amp", "channels_last", "compile", "num_workers", "deterministic", "skip_bad",  # how it runs
     })
     derived_keys: ClassVar[tuple[str, ...]] = ()
 

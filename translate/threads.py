@@ -104,6 +104,7 @@ class ThreadChoice:
     cores: int
     load1: float | None = None
     processes: int = 1
+    quota: bool = False  # a cgroup CPU quota set the cores, and the (host's) load average was not used
 
     def describe(self) -> str:
         """One line for the log: the number, and why."""
@@ -116,22 +117,27 @@ class ThreadChoice:
             per = f", shared by {self.processes} concurrent calls" if self.processes > 1 else ""
             return (f"{n} (auto for ONNX Runtime/OpenVINO: every usable core of {self.cores}{per}; "
                     "--threads N overrides)")
+        per = f", shared by {self.processes} processes" if self.processes > 1 else ""
+        if self.quota:
+            return (f"{n} (auto for PyTorch: a CPU quota of {self.cores} cores{per}; inside a quota the 1-minute "
+                    "load average is the host's, so it does not count; --threads N overrides)")
         load = "unknown" if self.load1 is None else f"{self.load1:.1f}"
         free = self.cores if self.load1 is None else max(0, round(self.cores - self.load1))
-        per = f", shared by {self.processes} processes" if self.processes > 1 else ""
         return (f"{n} (auto for PyTorch: {self.cores} usable cores, 1-minute load {load} leaves {free} free{per}; "
                 "at least 1, since PyTorch threads that compete for cores slow each other down; --threads N overrides)")
 
 
 def choose_threads(requested: int | str | None = None, purpose: str = TORCH, *, cores: int | None = None,
                    load1: float | None = None, processes: int = 1,
-                   env: Mapping[str, str] | None = None) -> ThreadChoice:
+                   env: Mapping[str, str] | None = None, quota: bool | None = None) -> ThreadChoice:
     """The threads for ``purpose`` (:data:`TORCH` or :data:`INFERENCE`) given ``--threads`` (``requested``).
 
     ``requested``: an int (used as is), ``"auto"``, or None (flag not given: ``OMP_NUM_THREADS`` when
     set, for PyTorch; else auto). ``cores``, ``load1`` and ``env`` default to this machine's (tests
     inject them); ``processes``: how many computations share the cores, each getting this many
     threads (PyTorch: torchrun's processes on this machine; inference: concurrent session calls).
+    ``quota``: whether a cgroup CPU quota caps the cores (default: read it). Inside one, the load
+    average is the host's, not the container's, so PyTorch's auto takes the quota's cores instead.
     """
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
@@ -148,11 +154,13 @@ def choose_threads(requested: int | str | None = None, purpose: str = TORCH, *, 
             return ThreadChoice(n, "OMP_NUM_THREADS", purpose, cores, processes=processes)
     if purpose == INFERENCE:
         return ThreadChoice(max(1, cores // processes), AUTO, purpose, cores, processes=processes)
-    if load1 is None:
+    if load1 is None and quota is None:
+        quota = cgroup_cpu_limit() is not None
+    if load1 is None and not quota:
         load1 = load_average()
     free = cores if load1 is None else round(cores - load1)
     n = max(1, min(cores, free) // processes)
-    return ThreadChoice(n, AUTO, purpose, cores, load1, processes)
+    return ThreadChoice(n, AUTO, purpose, cores, load1, processes, quota=bool(quota))
 
 
 def set_torch_threads(requested: int | str | None = None, *, processes: int = 1, quiet: bool = False) -> ThreadChoice:

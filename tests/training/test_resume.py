@@ -139,3 +139,21 @@ def test_torchrun_two_processes_hold_identical_weights(tmp_path):
     h0, h1 = (tmp_path / "hash0").read_text(), (tmp_path / "hash1").read_text()
     assert h0 == h1 and h0.endswith(" 2")
     assert (tmp_path / "run" / "checkpoints" / "step_00000003.pt").is_file()
+
+
+def test_a_checkpoint_from_before_a_network_argument_existed_resumes(tmp_path):
+    """Checkpoints record every constructor argument; one written before an argument was added (here the
+    U-Net's keep_luma) lacks it, and must resume with its default instead of being refused as a mismatch."""
+    data = make_paired(tmp_path / "data", n=4, size=128, seed=1)
+    args = ["--preset", "pix2pix-tiny", "--set", "netG_kwargs.ngf=4", "--set", "netD_kwargs.ndf=4",
+            "--set", "load_size=128", "--set", "crop_size=128", "--set", "batch_size=1"]
+    run = tmp_path / "run"
+    assert main(["train", "pix2pix", "--data", str(data), "--out", str(run), *args, *COMMON,
+                 "--set", "max_steps=2", "--set", "ckpt_every=2"]) == 0
+    path = run / "checkpoints" / "step_00000002.pt"
+    ckpt = load_checkpoint(path)
+    assert ckpt["networks"]["G"]["kwargs"].pop("keep_luma") is False  # as an older version wrote it
+    torch.save(ckpt, path)
+    assert main(["train", "pix2pix", "--data", str(data), "--out", str(run), "--resume", "auto",
+                 "--set", "max_steps=3"]) == 0
+    assert (run / "checkpoints" / "step_00000003.pt").is_file()

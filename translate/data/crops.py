@@ -44,6 +44,11 @@ def make_crops(src: str | Path, dst: str | Path, *, size: int = 192, crops_per_i
         raise ConfigError(f"--crops-per-image must be >= 1 (got {crops_per_image})")
     files = list_images(src)
     stems_unique(files)
+    small = [f"{path.name} ({w}x{h})" for path, (w, h) in ((p, _header_size(p)) for p in files)
+             if w is not None and min(w, h) < size]
+    if small:  # all of them, before anything is written (a rerun would need --force otherwise)
+        raise DataError(f"{len(small)} photo(s) in {src} are smaller than --size {size}: {', '.join(small[:10])}"
+                        f"{' ...' if len(small) > 10 else ''}; remove them or choose a smaller size")
     dst = prepare_destination(dst, force=force)
     width = max(3, len(str(crops_per_image - 1)))
     written = 0
@@ -57,3 +62,15 @@ def make_crops(src: str | Path, dst: str | Path, *, size: int = 192, crops_per_i
             write_png(crop, dst / f"{path.stem}_{k:0{width}d}.png")
             written += 1
     return {"photos": len(files), "crops": written, "size": size}
+
+
+def _header_size(path: Path) -> tuple[int | None, int | None]:
+    """(width, height) from the image header without decoding the pixels; (None, None) when Pillow cannot
+    tell (the decoder then reports the file with its own message)."""
+    import PIL.Image
+
+    try:
+        with PIL.Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, PIL.Image.DecompressionBombError):
+        return None, None

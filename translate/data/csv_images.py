@@ -104,6 +104,8 @@ def csv_to_dataset(src: str | Path, dst: str | Path, *, output: str = "folders",
     """
     if output not in OUTPUTS:
         raise ConfigError(f"output must be one of {', '.join(OUTPUTS)} (got {output!r})")
+    if output == "idx" and cyclegan:  # before reading: the CSV may be large
+        raise ConfigError("--cyclegan writes trainA/trainB folders; use it with --format folders")
     path = resolve_source(src)
     images, labels = read_csv_images(path, label_column=label_column)
     if output == "folders":
@@ -111,8 +113,9 @@ def csv_to_dataset(src: str | Path, dst: str | Path, *, output: str = "folders",
                                      max_per_class=max_per_class, seed=seed, force=force, progress=progress,
                                      source=str(path))
         return {**report, "source": str(path), "size": int(images.shape[1])}
-    if cyclegan:
-        raise ConfigError("--cyclegan writes trainA/trainB folders; use it with --format folders")
+    if labels.max() > 255:  # an IDX label file stores one unsigned byte per label
+        raise DataError(f"{path}: class label {labels.max()} does not fit an IDX label file (0..255); "
+                        "use --format folders")
     keep = select(labels, classes=classes, max_per_class=max_per_class, seed=seed, source=str(path))
     dst = prepare_destination(dst, force=force)
     write_idx(images[keep], dst / IDX_IMAGES)

@@ -38,7 +38,7 @@ from translate.nets.unet import UnetGenerator
 
 __all__ = [
     "NETWORKS", "INIT_TYPES", "NetworkRequirements", "build_network", "check_network", "init_weights",
-    "network_requirements", "ResnetGenerator", "UnetGenerator",
+    "network_arguments", "network_requirements", "ResnetGenerator", "UnetGenerator",
     "PatchDiscriminator", "PixelDiscriminator", "SRResNet", "SRDiscriminator", "DCGANGenerator",
     "DCGANDiscriminator",
 ]
@@ -120,6 +120,12 @@ def _bind(arch: str, kwargs: dict) -> tuple[Callable[..., nn.Module], dict]:
         raise ConfigError(f"bad arguments for {arch}: {exc}; it accepts {accepted}") from exc
     bound.apply_defaults()
     return ctor, dict(bound.arguments)
+
+
+def network_arguments(arch: str, kwargs: dict | None = None) -> dict:
+    """Every constructor argument of ``arch`` built with ``kwargs``, defaults included (what
+    ``net.arch_kwargs`` records); a checkpoint written before an argument existed gets its default."""
+    return _bind(arch, dict(kwargs or {}))[1]
 
 
 def network_requirements(arch: str, kwargs: dict | None = None) -> NetworkRequirements:

@@ -8,12 +8,13 @@ exactly like pytorch-CycleGAN-and-pix2pix, whose checkpoints load with ``strict=
 
 ``keep_luma=True`` makes the U-Net a colouriser that keeps the input's brightness: grey in
 (1 channel), RGB out (3 channels), but the network itself predicts only the two chroma channels
-(BT.601 Cb, Cr, as ``tanh / 2``) and the output is the YCbCr -> RGB conversion of (input luma, Cb,
-Cr). This is the pix2pix reference code's colourisation recipe (L in, ab out) with YCbCr instead
-of Lab, because its inverse is linear (a few multiply-adds inside the exported ONNX graph, so a
-server or ``translate run`` needs nothing special). The luma weights are those of
-``translate.images.rgb_to_luma`` (the grey that ``translate data gray`` and the image pipeline make),
-so the output's luma equals the input up to clamping. The last transposed conv starts at zero
+(BT.601 Cb and Cr, each a tanh output, which spans their whole range in [-1, 1] image units) and
+the output is the YCbCr -> RGB conversion of (input luma, Cb, Cr). This is the pix2pix reference
+code's colourisation recipe (L in, ab out) with YCbCr instead of Lab, because its inverse is
+linear (a few multiply-adds inside the exported ONNX graph, so a server or ``translate run`` needs
+nothing special). The luma weights are those of ``translate.images.rgb_to_luma`` (the grey that
+``translate data gray`` and the image pipeline make), so the output's luma equals the input up to
+clamping. The last transposed conv starts at zero
 (``zero_init``, honoured by ``translate.nets.init_weights``): an untrained model outputs the grey
 input itself, the trivial baseline, and training only adds colour.
 """
