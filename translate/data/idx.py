@@ -137,18 +137,24 @@ def _check_classes(labels: np.ndarray, classes: list[int] | None, source: str) -
     return classes
 
 
+def _class_indices(labels: np.ndarray, cls: int, *, shuffle: bool, max_per_class: int | None,
+                   seed: int) -> np.ndarray:
+    """Indices of the images of class ``cls``: in file order, or (``shuffle``, needed for a kept subset or
+    a train/test split) in the seeded order that makes them deterministic; at most ``max_per_class``."""
+    idx = np.flatnonzero(labels == cls)
+    if shuffle or max_per_class is not None:
+        idx = np.random.default_rng([seed, cls]).permutation(idx)
+    return idx[:max_per_class] if max_per_class is not None else idx
+
+
 def select(labels: np.ndarray, *, classes: list[int] | None = None, max_per_class: int | None = None,
            seed: int = 0, source: str = "the labels") -> np.ndarray:
     """Sorted indices of the images of ``classes``, at most ``max_per_class`` each (the same seeded
     choice :func:`labelled_to_folders` makes)."""
     if max_per_class is not None and max_per_class < 1:
         raise ConfigError(f"--max-per-class must be >= 1, got {max_per_class}")
-    keep = []
-    for cls in _check_classes(labels, classes, source):
-        idx = np.flatnonzero(labels == cls)
-        if max_per_class is not None:
-            idx = np.random.default_rng([seed, cls]).permutation(idx)[:max_per_class]
-        keep.append(idx)
+    keep = [_class_indices(labels, cls, shuffle=False, max_per_class=max_per_class, seed=seed)
+            for cls in _check_classes(labels, classes, source)]
     return np.sort(np.concatenate(keep))
 
 
@@ -186,12 +192,7 @@ def labelled_to_folders(
     plan: list[tuple[int, Path]] = []  # (image index, output path)
     counts: dict[str, int] = {}
     for pos, cls in enumerate(classes):
-        idx = np.flatnonzero(labels == cls)
-        if cyclegan or max_per_class is not None:
-            # The seeded shuffle makes the train/test split and the kept subset deterministic.
-            idx = np.random.default_rng([seed, cls]).permutation(idx)
-        if max_per_class is not None:
-            idx = idx[:max_per_class]
+        idx = _class_indices(labels, cls, shuffle=cyclegan, max_per_class=max_per_class, seed=seed)
         if cyclegan:
             side = "AB"[pos]
             n_test = int(round(len(idx) * test))
