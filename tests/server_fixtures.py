@@ -9,6 +9,7 @@ model costs milliseconds to build and to run. Inputs and outputs follow the expo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,3 +144,13 @@ def start_server(root: Path, **overrides) -> RunningServer:
     server = InferenceServer(config)
     port = server.start()
     return RunningServer(server, port, root)
+
+
+def wait_until(cond, *, timeout: float, what: str = "condition") -> None:
+    """Poll ``cond()`` every 20 ms until it is true; AssertionError naming ``what`` after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -7,6 +7,7 @@ statuses through a drain, and serve nothing but health.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,14 +15,13 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from server_fixtures import png_bytes, start_server, tiny_translator
+from server_fixtures import png_bytes, start_server, tiny_translator, wait_until
 from tls_certs import make_pki
 
 from translate.errors import ConfigError
@@ -45,13 +45,7 @@ def _queued(metrics_port: int) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("translate_queue_depth{"))
 
 
-def _wait(cond, timeout=15.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = functools.partial(wait_until, timeout=15.0)  # this file's default
 
 
 @pytest.fixture()

@@ -8,15 +8,15 @@ and idle connections are checked on servers started for them.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import socket
 import ssl
-import time
 
 import httpx
 import numpy as np
 import pytest
-from server_fixtures import make_repo, png_bytes, start_server, tiny_translator
+from server_fixtures import make_repo, png_bytes, start_server, tiny_translator, wait_until
 from tls_certs import make_pki
 
 from serving.client import TranslateClient
@@ -42,13 +42,7 @@ def domain(running):
         yield client
 
 
-def _wait(cond, timeout=15.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = functools.partial(wait_until, timeout=15.0)  # this file's default
 
 
 # ----------------------------------------------------------------------------- translate

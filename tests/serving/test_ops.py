@@ -3,8 +3,7 @@ metrics, health and the SIGTERM drain of the real ``translate serve`` process.""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
+import functools
 import json
 import os
 import signal
@@ -18,7 +17,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from server_fixtures import local_translate, png_bytes, start_server, tiny_translator
+from server_fixtures import local_translate, png_bytes, start_server, tiny_translator, wait_until
+from tls_certs import make_pki
 
 from serving.client import (
     AuthenticationError,
@@ -34,20 +34,7 @@ from translate.images import decode_image
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def one_model(tmp_path):
-    """A repository with a single translator, version 1."""
-    tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
-    return tmp_path
-
-
-def _wait(cond, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = functools.partial(wait_until, timeout=10.0)  # this file's default
 
 
 # ----------------------------------------------------------------------------- auth
@@ -85,52 +72,8 @@ def test_token_file_with_short_token_is_rejected(one_model, tmp_path):
 
 
 # ----------------------------------------------------------------------------- TLS
-def _pki(tmp_path: Path, *, valid_days: float = 1.0) -> dict[str, Path]:
-    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate (EC P-256).
-
-    ``valid_days`` < 0 gives a server certificate that expired that long ago.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def cert(subject, key, issuer, issuer_key, ca=False, san=None, days=1.0):
-        start = min(now, now + datetime.timedelta(days=days)) - datetime.timedelta(days=1)
-        b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
-             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(start).not_valid_after(now + datetime.timedelta(days=days))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if san:
-            b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
-        return b.sign(issuer_key, hashes.SHA256())
-
-    def write(path, obj):
-        if isinstance(obj, ec.EllipticCurvePrivateKey):
-            data = obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
-        else:
-            data = obj.public_bytes(serialization.Encoding.PEM)
-        path.write_bytes(data)
-        return path
-
-    ca_key, srv_key, cli_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = cert("test-ca", ca_key, "test-ca", ca_key, ca=True)
-    srv = cert("localhost", srv_key, "test-ca", ca_key, days=valid_days,
-               san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cli = cert("client-1", cli_key, "test-ca", ca_key)
-    return {"ca": write(tmp_path / "ca.pem", ca), "cert": write(tmp_path / "server.pem", srv),
-            "key": write(tmp_path / "server.key", srv_key), "client_cert": write(tmp_path / "client.pem", cli),
-            "client_key": write(tmp_path / "client.key", cli_key), "other_key": write(tmp_path / "other.key", cli_key)}
-
-
 def test_tls_and_mutual_tls(one_model, tmp_path):
-    pki = _pki(tmp_path)
+    pki = make_pki(tmp_path)
     rs = start_server(one_model, tls_cert=str(pki["cert"]), tls_key=str(pki["key"]))
     try:
         with TranslateClient(f"localhost:{rs.port}", tls_ca=pki["ca"], retries=0) as c:
@@ -156,7 +99,7 @@ def test_bad_tls_files_are_named_at_start_up(one_model, tmp_path):
     """A bad key or certificate used to surface as "cannot listen ... (port in use or bad host?)"."""
     from translate.errors import ConfigError
 
-    pki = _pki(tmp_path)
+    pki = make_pki(tmp_path)
     cert, key, ca = str(pki["cert"]), str(pki["key"]), str(pki["ca"])
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("hello\n")
@@ -176,7 +119,7 @@ def test_bad_tls_files_are_named_at_start_up(one_model, tmp_path):
             start_server(one_model, **files)
         assert message in str(info.value), (case, str(info.value))
     (tmp_path / "old").mkdir()
-    expired = _pki(tmp_path / "old", valid_days=-2)
+    expired = make_pki(tmp_path / "old", valid_days=-2)
     with pytest.raises(ConfigError, match=r"--tls-cert .*server.pem: the certificate expired on \d{4}-"):
         start_server(one_model, tls_cert=str(expired["cert"]), tls_key=str(expired["key"]))
     # the CLI: exit status 2 and the message, before any model is loaded

@@ -8,12 +8,13 @@ measure health and Translate next to them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 
 import grpc
 import pytest
-from server_fixtures import png_bytes, start_server, tiny_translator
+from server_fixtures import png_bytes, start_server, wait_until
 
 from serving.client import TranslateClient
 from serving.gen import grpc_service_pb2 as kserve_pb
@@ -89,19 +90,7 @@ class IdleStreams:
         self.thread.join(10)
 
 
-@pytest.fixture()
-def one_model(tmp_path):
-    tiny_translator(tmp_path / "m" / "1" / "model.onnx", seed=1)
-    return tmp_path
-
-
-def _wait(cond, timeout=30.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = functools.partial(wait_until, timeout=30.0)  # this file's default
 
 
 def test_500_idle_streams_leave_health_and_translate_answering_within_a_second(one_model):
