@@ -12,6 +12,7 @@ Triton container running as another user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -80,15 +81,10 @@ def atomic_write_bytes(path: str | os.PathLike, writer) -> Path:
             except (FileNotFoundError, AttributeError):  # new file (umask applied at creation) / no fchmod
                 pass
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
-    _fsync_dir(path.parent)
-    return path
+    return _install(tmp, path)
 
 
 def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -108,16 +104,24 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     except OSError:
         with open(source, "rb") as src:
             return atomic_write_bytes(path, lambda f: _copy(src, f))
+    return _install(tmp, path)
+
+
+def _install(tmp: str, path: Path) -> Path:
+    """Rename the finished ``tmp`` onto ``path`` (removing ``tmp`` if that fails) and make the rename durable."""
     try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _discard(tmp: str) -> None:
+    """Remove a temp file that will not be installed (gone already is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
 
 
 def _copy(src, dst, chunk: int = 1 << 20) -> None:

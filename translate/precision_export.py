@@ -237,15 +237,22 @@ def build_variants(fp32: bytes, info: ModelInfo, precisions, *, calibration=None
         ref_backend.close()
         model = onnx.load_from_string(fp32)
         metadata = {p.key: p.value for p in model.metadata_props}
-        if "bf16" in wanted:
+
+        def measure_openvino(path: Path, precision: str) -> Fidelity:
+            """The variant on OpenVINO against the references (ExportError when OpenVINO cannot load it here)."""
             try:
-                ov = OpenVinoBackend(ref_path, precision="bf16", intra_op_threads=threads, device="cpu",
+                ov = OpenVinoBackend(path, precision=precision, intra_op_threads=threads, device="cpu",
                                      capabilities=caps)
             except ModelError as exc:
-                raise ExportError(f"cannot measure the bf16 variant here: {exc}") from exc
-            fid = compare(_run_all(ov, held), references, peak, backend="openvino", precision="bf16",
-                          gate=gates["bf16"])
-            ov.close()
+                raise ExportError(f"cannot measure the {precision} variant here: {exc}") from exc
+            try:  # int8 records the precision its unquantised layers ran in
+                return compare(_run_all(ov, held), references, peak, backend="openvino", precision=precision,
+                               gate=gates[precision], float_precision=ov.float_precision if precision == "int8" else "")
+            finally:
+                ov.close()
+
+        if "bf16" in wanted:
+            fid = measure_openvino(ref_path, "bf16")
             result.fidelity.append(fid)
             if not fid.passed:
                 raise _refuse(fid, "export without bf16 (--precision fp32 or fp32,int8), or lower the gate with "
@@ -265,14 +272,7 @@ def build_variants(fp32: bytes, info: ModelInfo, precisions, *, calibration=None
             _set_metadata(q, q_md)
             q_path = Path(tmp) / "model.int8.onnx"
             q_path.write_bytes(q.SerializeToString())
-            try:
-                ov = OpenVinoBackend(q_path, precision="int8", intra_op_threads=threads, device="cpu",
-                                     capabilities=caps)
-            except ModelError as exc:
-                raise ExportError(f"cannot measure the int8 variant here: {exc}") from exc
-            fid = compare(_run_all(ov, held), references, peak, backend="openvino", precision="int8",
-                          gate=gates["int8"], float_precision=ov.float_precision)
-            ov.close()
+            fid = measure_openvino(q_path, "int8")
             result.fidelity.append(fid)
             if not fid.passed:
                 raise _refuse(fid, "calibrate on more images like the model's real inputs (--calibration DIR, "
