@@ -122,21 +122,17 @@ def test_the_command_prints_its_address_serves_and_stops_on_sigterm(repo, tmp_pa
     assert not scratch[0].exists(), "the scratch folder must be removed when the page stops"
 
 
-def _upload(page, path: Path, attempts: int = 3) -> None:
-    """Put a file in the #files drop zone and wait until the page lists it.
+def _upload(page, path: Path) -> None:
+    """Put one file in the #files drop zone and wait until the page lists it under its name.
 
-    On a loaded machine the page's on-load events (pick the first model, show its panel) can still
-    be re-rendering the drop zone when the file goes in, and Gradio then drops it silently; a user
-    would drop it again, and so does this (a zone that never takes a file still fails the test).
+    The listed name is read from the row's ``aria-label``: the visible text is split into a stem
+    and an extension span, which a text selector does not always match (CI once waited 120 s for
+    a file that was listed). Extra rows (the zone takes several files) would fail the test later,
+    so exactly one is required.
     """
-    for attempt in range(attempts):
-        page.set_input_files("#files input[type=file]", str(path))
-        try:
-            page.wait_for_selector(f"#files :text('{path.name}')", timeout=STEP_TIMEOUT // attempts)
-            return
-        except Exception:
-            if attempt == attempts - 1:
-                raise
+    page.set_input_files("#files input[type=file]", str(path))
+    page.wait_for_selector(f"#files tr.file td.filename[aria-label='{path.name}']")
+    assert page.locator("#files tr.file").count() == 1
 
 
 def _browser_or_skip():
